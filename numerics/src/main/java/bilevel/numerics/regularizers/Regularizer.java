@@ -31,6 +31,19 @@ public interface Regularizer {
     /** Euclidean projection of θ onto the feasible set Θ; returns a new array, {@code theta} is unchanged. */
     double[] project(double[] theta);
 
+    /**
+     * Floating-point operations of one {@link Instance#gradient} on an H×W image (multiply and add
+     * counted separately), for benchmark reports; NaN when not modelled.
+     */
+    default double gradientFlops(long height, long width) {
+        return Double.NaN;
+    }
+
+    /** Floating-point operations of one {@link Instance#hessianVector} on an H×W image; NaN when not modelled. */
+    default double hessianVectorFlops(long height, long width) {
+        return Double.NaN;
+    }
+
     /** Unpacks θ (which must be feasible) for repeated evaluations in the given data type. */
     Instance bind(double[] theta, DataType dataType);
 
