@@ -326,8 +326,11 @@ public final class Maid {
             return theta.clone();
         }
 
-        /** True in {@link Phase#CONVERGED} and {@link Phase#STALLED}. */
-        public boolean isTerminal() {
+        /**
+         * True in {@link Phase#CONVERGED} and {@link Phase#STALLED}. (Deliberately not named {@code isTerminal}
+         * so that bean-style serialisers do not see an extra property.)
+         */
+        public boolean terminal() {
             return phase == Phase.CONVERGED || phase == Phase.STALLED;
         }
 
@@ -600,7 +603,7 @@ public final class Maid {
      */
     public Transition iterate(State s, Oracle oracle) {
         State state = s;
-        while (!state.isTerminal()) {
+        while (!state.terminal()) {
             Request request = request(state);
             Transition t;
             if (request instanceof HypergradientRequest r) {
@@ -621,7 +624,7 @@ public final class Maid {
     public Run run(State s, Oracle oracle, int maxIterations) {
         List<Iteration> iterations = new ArrayList<>();
         State state = s;
-        for (int i = 0; i < maxIterations && !state.isTerminal(); i++) {
+        for (int i = 0; i < maxIterations && !state.terminal(); i++) {
             Transition t = iterate(state, oracle);
             state = t.state();
             if (t.completed() != null) {

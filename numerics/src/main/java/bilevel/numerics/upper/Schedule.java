@@ -15,6 +15,8 @@ import java.util.Locale;
  *   log:a0:q                   a_k = a0 ln(k+e)^(−q)            (see {@link Logarithmic}: shifted by e)
  *   geometric:a0:rho[:floor]   a_k = max(a0 rho^k, floor)       (floor defaults to 0)
  *   tied:c                     a_k = c · b_k for a reference schedule b (only via {@link #parseTied})
+ *   optimal-step:a0            the preset {@link #optimalStepSize}(a0)  = poly:a0:0.5
+ *   optimal-accuracy:a0        the preset {@link #optimalAccuracy}(a0)  = poly:a0:0.25
  * </pre>
  *
  * Long names {@code polynomial}, {@code logarithmic}, {@code const}, {@code geom} are accepted as
@@ -196,6 +198,14 @@ public sealed interface Schedule
                     double floor = parts.length == 4 ? number(spec, parts[3]) : 0.0;
                     return new Geometric(number(spec, parts[1]), number(spec, parts[2]), floor);
                 }
+                case "optimal-step" -> {
+                    arity(spec, parts, 1, 1);
+                    return optimalStepSize(number(spec, parts[1]));
+                }
+                case "optimal-accuracy" -> {
+                    arity(spec, parts, 1, 1);
+                    return optimalAccuracy(number(spec, parts[1]));
+                }
                 case "tied" -> {
                     if (reference == null) {
                         throw new IllegalArgumentException("'tied' needs a reference schedule here");
@@ -205,6 +215,7 @@ public sealed interface Schedule
                 }
                 default -> throw new IllegalArgumentException("unknown schedule type '" + parts[0].trim()
                         + "' (expected constant:v | poly:a0:q | log:a0:q | geometric:a0:rho[:floor]"
+                        + " | optimal-step:a0 | optimal-accuracy:a0"
                         + (reference != null ? " | tied:c" : "") + ")");
             }
         } catch (IllegalArgumentException e) {

@@ -78,6 +78,8 @@ class ScheduleTest {
             assertEquals(0.3 / Math.sqrt(k + 1), alpha.at(k), 1e-15);
             assertEquals(0.2 * Math.pow(k + 1, -0.25), eps.at(k), 1e-15);
         }
+        assertEquals(alpha, Schedule.parse("optimal-step:0.3"));
+        assertEquals(eps, Schedule.parse("optimal-accuracy:0.2"));
     }
 
     @Test
@@ -98,7 +100,7 @@ class ScheduleTest {
     @ValueSource(strings = {"", "constant", "constant:", "constant:abc", "constant:0", "constant:-1",
             "constant:NaN", "constant:Infinity", "constant:1:2", "poly:0.1", "poly:0.1:-0.5", "poly:0.1:0.5:3",
             "log:0:1", "geometric:1e-2", "geometric:1e-2:1.5", "geometric:1e-2:0", "geometric:1e-2:0.9:1",
-            "geometric:1e-2:0.9:-1", "cosine:0.1", "tied:0.5"})
+            "geometric:1e-2:0.9:-1", "cosine:0.1", "tied:0.5", "optimal-step", "optimal-step:0.1:0.5"})
     void badSpecsThrowWithAOneLineMessage(String spec) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Schedule.parse(spec));
         assertTrue(e.getMessage().contains("bad schedule spec"), e.getMessage());
