@@ -41,8 +41,8 @@ import java.util.function.UnaryOperator;
  * <ul>
  *   <li>A failed line search ends the outer iteration (recorded with {@code accepted = false});
  *       the next iteration recomputes the hypergradient at the tighter accuracy. The reference code
- *       retries inside one iteration a fixed number of times; here the number of retries is bounded
- *       only by {@code epsMin}. The sequence of oracle calls is the same.</li>
+ *       retries inside one iteration a fixed number of times (with a growing backtracking budget);
+ *       here the number of retries is bounded only by {@code epsMin}, and J is fixed.</li>
  *   <li>The loss at θ_{k+1} is recomputed at the loosened accuracy by the next hypergradient call
  *       (the reference code reuses the line-search value computed at the previous ε); this keeps the
  *       two sides of the test at one ε.</li>

@@ -219,7 +219,8 @@ public sealed interface Schedule
                         + (reference != null ? " | tied:c" : "") + ")");
             }
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("bad schedule spec '" + spec + "': " + e.getMessage(), e);
+            String message = "bad schedule spec '" + spec + "': " + e.getMessage();
+            throw new IllegalArgumentException(message.replaceAll("\\s+", " "), e); // one line
         }
     }
 

@@ -100,7 +100,7 @@ class ScheduleTest {
     @ValueSource(strings = {"", "constant", "constant:", "constant:abc", "constant:0", "constant:-1",
             "constant:NaN", "constant:Infinity", "constant:1:2", "poly:0.1", "poly:0.1:-0.5", "poly:0.1:0.5:3",
             "log:0:1", "geometric:1e-2", "geometric:1e-2:1.5", "geometric:1e-2:0", "geometric:1e-2:0.9:1",
-            "geometric:1e-2:0.9:-1", "cosine:0.1", "tied:0.5", "optimal-step", "optimal-step:0.1:0.5"})
+            "geometric:1e-2:0.9:-1", "cosine:0.1", "tied:0.5", "optimal-step", "optimal-step:0.1:0.5", "poly:0.1:\n0.5:1", "poly:0.1:0.\n5"})
     void badSpecsThrowWithAOneLineMessage(String spec) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Schedule.parse(spec));
         assertTrue(e.getMessage().contains("bad schedule spec"), e.getMessage());
