@@ -1,0 +1,50 @@
+package bilevel.numerics.util;
+
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+import java.util.Random;
+
+import static bilevel.numerics.TestArrays.gaussian;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+class VectorOpsTest {
+
+    private static double plainDot(INDArray a, INDArray b) {
+        double s = 0;
+        INDArray ac = a.castTo(DataType.DOUBLE).dup('c').reshape(a.length());
+        INDArray bc = b.castTo(DataType.DOUBLE).dup('c').reshape(b.length());
+        for (long i = 0; i < a.length(); i++) {
+            s += ac.getDouble(i) * bc.getDouble(i);
+        }
+        return s;
+    }
+
+    @Test
+    void dotNormAxpyAgreeWithPlainLoopsForBuffersViewsAndFloats() {
+        Random random = new Random(1);
+        for (DataType type : new DataType[]{DataType.DOUBLE, DataType.FLOAT}) {
+            double tol = type == DataType.DOUBLE ? 1e-12 : 1e-5;
+            INDArray big = gaussian(random, 9, 8).castTo(type);
+            INDArray other = gaussian(random, 9, 8).castTo(type);
+            INDArray[][] pairs = {
+                    {gaussian(random, 6, 5).castTo(type), gaussian(random, 6, 5).castTo(type)},
+                    // views with an offset and strides: must not be handed to BLAS blindly
+                    {big.get(NDArrayIndex.interval(2, 8), NDArrayIndex.interval(3, 8)),
+                            other.get(NDArrayIndex.interval(1, 7), NDArrayIndex.interval(0, 5))}};
+            for (INDArray[] p : pairs) {
+                INDArray a = p[0];
+                INDArray b = p[1];
+                double d = plainDot(a, b);
+                assertEquals(d, VectorOps.dot(a, b), tol * 30);
+                assertEquals(Math.sqrt(plainDot(a, a)), VectorOps.norm(a), tol * 30);
+                INDArray expected = b.castTo(DataType.DOUBLE).add(a.castTo(DataType.DOUBLE).mul(-0.7));
+                INDArray y = b.dup();
+                VectorOps.axpy(-0.7, a, y);
+                assertEquals(0.0, expected.sub(y.castTo(DataType.DOUBLE)).norm2Number().doubleValue(), tol * 30);
+            }
+        }
+    }
+}
