@@ -1,6 +1,7 @@
 package bilevel.cli;
 
 import bilevel.cli.bench.BenchCommand;
+import bilevel.cli.train.TrainCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -23,6 +24,7 @@ import java.util.concurrent.Callable;
         versionProvider = VersionProvider.class,
         description = "Learn image-reconstruction regularizers by bilevel optimization with inexact hypergradients.",
         subcommands = {
+                TrainCommand.class,
                 BenchCommand.class,
                 CommandLine.HelpCommand.class,
         },

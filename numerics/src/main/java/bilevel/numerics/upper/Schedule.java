@@ -173,7 +173,7 @@ public sealed interface Schedule
      *
      * @param reference the schedule {@code tied} refers to; null if {@code tied} is not allowed
      */
-    static Schedule parseTied(String spec, Schedule reference) {
+    public static Schedule parseTied(String spec, Schedule reference) {
         if (spec == null) {
             throw new IllegalArgumentException("schedule spec is null");
         }

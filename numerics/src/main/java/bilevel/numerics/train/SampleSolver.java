@@ -1,0 +1,193 @@
+package bilevel.numerics.train;
+
+import bilevel.numerics.data.CropPlan;
+import bilevel.numerics.data.Seeds;
+import bilevel.numerics.hypergradient.Hypergradient;
+import bilevel.numerics.hypergradient.HypergradientState;
+import bilevel.numerics.hypergradient.ImplicitHypergradient;
+import bilevel.numerics.image.Noise;
+import bilevel.numerics.operators.Blur;
+import bilevel.numerics.operators.Identity;
+import bilevel.numerics.operators.Inpainting;
+import bilevel.numerics.operators.LinearOperator;
+import bilevel.numerics.regularizers.Regularizer;
+import bilevel.numerics.solvers.Fista;
+import bilevel.numerics.solvers.LowerLevelProblem;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Computes per-sample hypergradients (and validation reconstructions) for one worker thread, with a
+ * bounded warm-start cache of lower-level iterates and adjoints per sample.
+ *
+ * <p>A training sample is a crop of a training image; its measurement is y = A x* + n with n Gaussian
+ * (σ/255, seeded by the sample's noise seed, no clipping) and, for inpainting, a mask seeded by a seed
+ * derived from the same noise seed. Nothing here depends on the order in which samples are requested,
+ * except the warm starts (which change iteration counts, never the certified accuracy).
+ *
+ * <p>Not thread-safe: use one per worker. {@link #close()} releases the cached states.
+ */
+public final class SampleSolver implements AutoCloseable {
+    /** Seed stream tag of inpainting masks (derived from a sample's noise seed). */
+    public static final long TAG_MASK = 201;
+    /** Seed stream tag of the noise of validation image i (derived from the run seed). */
+    public static final long TAG_VALIDATION_NOISE = 202;
+
+    private final TrainingData data;
+    private final TrainingSpec.ProblemSpec problem;
+    private final TrainingSpec.TrainSpec train;
+    private final DataType dataType;
+    private final long seed;
+    private final Map<Integer, HypergradientState> trainCache;
+    private final Map<Integer, HypergradientState> validationCache;
+    private final Identity identity = new Identity();
+    private final Blur blur;
+
+    /**
+     * @param cacheCapacity maximum number of training samples whose warm starts are kept (LRU)
+     */
+    public SampleSolver(TrainingData data, TrainingSpec.ProblemSpec problem, TrainingSpec.TrainSpec train,
+                        DataType dataType, long seed, int cacheCapacity) {
+        this.data = data;
+        this.problem = problem;
+        this.train = train;
+        this.dataType = dataType;
+        this.seed = seed;
+        this.trainCache = lru(cacheCapacity);
+        this.validationCache = lru(Math.max(1, data.validation().size()));
+        this.blur = problem.operator().equals("blur") ? Blur.gaussian(problem.blurSize(), problem.blurSigma()) : null;
+        if (!problem.operator().equals("denoise") && !problem.operator().equals("blur") && !problem.operator().equals("inpaint")) {
+            throw new TrainingException("unknown operator '" + problem.operator() + "' (denoise, blur, inpaint)");
+        }
+    }
+
+    private static Map<Integer, HypergradientState> lru(int capacity) {
+        return new LinkedHashMap<>(16, 0.75f, true) {
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<Integer, HypergradientState> eldest) {
+                if (size() > capacity) {
+                    eldest.getValue().close();
+                    return true;
+                }
+                return false;
+            }
+        };
+    }
+
+    /** The forward operator for an image of the given size and sample seed. */
+    LinearOperator operator(long h, long w, long noiseSeed) {
+        return switch (problem.operator()) {
+            case "denoise" -> identity;
+            case "blur" -> blur;
+            case "inpaint" -> Inpainting.random(h, w, problem.inpaintMissing(), Seeds.derive(noiseSeed, TAG_MASK));
+            default -> throw new IllegalStateException(problem.operator());
+        };
+    }
+
+    /** y = A x + n(σ, seed). Returns a new array. */
+    INDArray measure(LinearOperator a, INDArray clean, long noiseSeed) {
+        try (INDArray ax = Nd4j.create(dataType, a.rangeShape(clean.shape()))) {
+            a.apply(clean, ax);
+            return Noise.addGaussian(ax, problem.sigma(), noiseSeed);
+        }
+    }
+
+    /** The clean crop of training sample {@code index} (a new array). */
+    public INDArray cleanCrop(int index) {
+        CropPlan.Sample s = data.plan().sample(index);
+        int c = data.plan().cropSize();
+        return data.train().get(s.imageId()).get(NDArrayIndex.interval(s.row(), s.row() + c),
+                NDArrayIndex.interval(s.col(), s.col() + c)).dup('c');
+    }
+
+    /**
+     * The hypergradient of training sample {@code index} at the regularizer's θ, warm-started from this
+     * worker's cache and refined in place (a later call with tighter tolerances continues from it).
+     */
+    public Hypergradient hypergradient(Regularizer.Instance regularizer, int index, double epsilon, double delta) {
+        CropPlan.Sample s = data.plan().sample(index);
+        try (INDArray clean = cleanCrop(index)) {
+            LinearOperator a = operator(clean.size(0), clean.size(1), s.noiseSeed());
+            try (INDArray y = measure(a, clean, s.noiseSeed());
+                 LowerLevelProblem p = new LowerLevelProblem(a, y, clean.shape(), regularizer, problem.mu());
+                 ImplicitHypergradient ih = new ImplicitHypergradient(p, train.maxLowerIterations(), train.maxCgIterations())) {
+                HypergradientState state = trainCache.get(index);
+                if (state == null) {
+                    state = ih.newState();
+                    trainCache.put(index, state);
+                }
+                return ih.compute(clean, epsilon, delta, state);
+            }
+        }
+    }
+
+    /** Result of a lower-level solve only (MAID's line-search trial points). */
+    public record LowerSolve(double loss, long iterations, boolean capped) {
+    }
+
+    /**
+     * Solves the lower level of training sample {@code index} to accuracy ε (warm-started from the cache,
+     * which is updated) and returns ℓ(x_ε) = ‖x_ε − x*‖².
+     */
+    public LowerSolve lowerLevel(Regularizer.Instance regularizer, int index, double epsilon) {
+        CropPlan.Sample s = data.plan().sample(index);
+        try (INDArray clean = cleanCrop(index)) {
+            LinearOperator a = operator(clean.size(0), clean.size(1), s.noiseSeed());
+            try (INDArray y = measure(a, clean, s.noiseSeed());
+                 LowerLevelProblem p = new LowerLevelProblem(a, y, clean.shape(), regularizer, problem.mu());
+                 Fista fista = new Fista(p)) {
+                HypergradientState state = trainCache.get(index);
+                if (state == null) {
+                    state = new HypergradientState(clean.shape(), dataType);
+                    trainCache.put(index, state);
+                }
+                INDArray x = state.lowerLevel();
+                Fista.Result r = fista.solve(x, epsilon, train.maxLowerIterations());
+                double d = x.distance2(clean);
+                return new LowerSolve(d * d, r.iterations(), r.reachedIterationCap());
+            }
+        }
+    }
+
+    /** Result of reconstructing one validation image. */
+    public record Reconstruction(double psnr, long iterations, boolean certified) {
+    }
+
+    /**
+     * Reconstructs validation image {@code i} (noise seeded by the run seed and i) to accuracy ε and returns
+     * its PSNR against the clean image (peak 1, no clipping). If {@code output} is non-null it receives x̂.
+     */
+    public Reconstruction reconstructValidation(Regularizer.Instance regularizer, int i, double epsilon, INDArray output) {
+        INDArray clean = data.validation().get(i);
+        long noiseSeed = Seeds.derive(seed, TAG_VALIDATION_NOISE, i);
+        LinearOperator a = operator(clean.size(0), clean.size(1), noiseSeed);
+        try (INDArray y = measure(a, clean, noiseSeed);
+             LowerLevelProblem p = new LowerLevelProblem(a, y, clean.shape(), regularizer, problem.mu());
+             Fista fista = new Fista(p)) {
+            HypergradientState state = validationCache.get(i);
+            if (state == null) {
+                state = new HypergradientState(clean.shape(), dataType);
+                validationCache.put(i, state);
+            }
+            INDArray x = state.lowerLevel();
+            Fista.Result r = fista.solve(x, epsilon, train.maxLowerIterations());
+            if (output != null) {
+                output.assign(x);
+            }
+            return new Reconstruction(bilevel.numerics.image.Metrics.psnr(x, clean), r.iterations(), r.certified() && r.converged());
+        }
+    }
+
+    @Override
+    public void close() {
+        trainCache.values().forEach(HypergradientState::close);
+        trainCache.clear();
+        validationCache.values().forEach(HypergradientState::close);
+        validationCache.clear();
+    }
+}
