@@ -94,7 +94,7 @@ public final class ImplicitHypergradient implements AutoCloseable {
      * Hypergradient warm-started from {@code state}, whose x and q are updated in place to the new iterates
      * (so calling again with tighter tolerances continues rather than restarts).
      *
-     * @param target  the clean image x* (unchanged)
+     * @param target  the clean image x* (unchanged; same shape and data type as the problem)
      * @param epsilon requested ε: bound on ‖x − x̂‖
      * @param delta   requested δ: absolute tolerance on the adjoint residual
      * @param state   warm start; modified in place

@@ -38,7 +38,8 @@ public final class ConjugateGradient implements LinearSolver {
     /** r ← b − H q; returns ‖r‖. */
     private double trueResidual(SymmetricOperator operator, INDArray rhs, INDArray solution) {
         operator.apply(solution, image);
-        residual.assign(rhs).subi(image);
+        residual.assign(rhs);
+        VectorOps.axpy(-1.0, image, residual);
         return VectorOps.norm(residual);
     }
 
@@ -84,7 +85,8 @@ public final class ConjugateGradient implements LinearSolver {
             rr = rrNext;
             rnorm = Math.sqrt(rrNext);
             residualIsTrue = false;
-            direction.muli(beta).addi(residual);
+            VectorOps.scale(beta, direction);
+            VectorOps.axpy(1.0, residual, direction);
         }
         if (!residualIsTrue) {   // report the true residual in every case (cap, breakdown)
             rnorm = trueResidual(operator, rhs, solution);

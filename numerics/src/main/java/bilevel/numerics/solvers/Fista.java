@@ -47,6 +47,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * than requested) bound, and {@link Result#converged()} is false. A non-finite gradient stops the
  * method, keeps the last finite iterate and reports an infinite distance bound.
  *
+ * <p><b>Warm start.</b> Each call continues from the given x (typically the iterate of an earlier call with
+ * a looser ε, or of a nearby θ) with fresh momentum (y₀ = x₀); only x carries over between calls.
+ *
  * <p>The solver owns three work buffers for the problem's image size and allocates no ND4J memory per
  * iteration (given a problem that does not). Not thread-safe; {@link #close()} releases the buffers.
  */
@@ -166,7 +169,7 @@ public final class Fista implements AutoCloseable {
             }
             extrapolated.assign(x);                   // y_{k+1} = (1 + β) x_{k+1} − β x_k
             if (beta != 0) {
-                extrapolated.muli(1 + beta);
+                VectorOps.scale(1 + beta, extrapolated);
                 VectorOps.axpy(-beta, previous, extrapolated);
             }
         }

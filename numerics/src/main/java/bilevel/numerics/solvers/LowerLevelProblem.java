@@ -40,6 +40,14 @@ public final class LowerLevelProblem implements AutoCloseable {
     private final INDArray imageBuffer;
 
     /**
+     * For operators whose range has the image's shape (denoising, blur, inpainting by masking): the image
+     * shape is taken from {@code data}.
+     */
+    public LowerLevelProblem(LinearOperator forward, INDArray data, Regularizer.Instance regularizer, double mu) {
+        this(forward, data, data.shape(), regularizer, mu);
+    }
+
+    /**
      * @param forward     the forward operator A
      * @param data        the measurement y, of shape A.rangeShape(imageShape); its data type is the problem's
      * @param imageShape  [H, W]
@@ -102,7 +110,7 @@ public final class LowerLevelProblem implements AutoCloseable {
         rangeBuffer.subi(data);
         forward.adjoint(rangeBuffer, out);
         regularizer.gradient(x, imageBuffer);
-        out.addi(imageBuffer);
+        VectorOps.axpy(1.0, imageBuffer, out);
         if (mu != 0) {
             VectorOps.axpy(mu, x, out);
         }
@@ -113,7 +121,7 @@ public final class LowerLevelProblem implements AutoCloseable {
         forward.apply(v, rangeBuffer);
         forward.adjoint(rangeBuffer, out);
         regularizer.hessianVector(x, v, imageBuffer);
-        out.addi(imageBuffer);
+        VectorOps.axpy(1.0, imageBuffer, out);
         if (mu != 0) {
             VectorOps.axpy(mu, v, out);
         }

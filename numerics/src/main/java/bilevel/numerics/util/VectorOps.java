@@ -10,6 +10,10 @@ import org.nd4j.linalg.factory.Nd4j;
  * vectors of R^n regardless of their shape, that allocate no ND4J memory when both arrays are
  * contiguous, non-view, 'c'-order arrays of the same floating type (they go straight to BLAS).
  * Views fall back to an ND4J op (which allocates a scalar), so hot loops should pass their own buffers.
+ *
+ * <p>Besides avoiding allocation, single BLAS level-1 calls were measured to be much faster than ND4J's
+ * multi-threaded element-wise ops ({@code addi}, {@code muli}) for images of 10⁴ pixels on a loaded
+ * 2-core machine, where the ops' thread hand-offs dominate.
  */
 public final class VectorOps {
     private VectorOps() {
@@ -48,6 +52,15 @@ public final class VectorOps {
             return Nd4j.getBlasWrapper().level1().nrm2(a);
         }
         return Math.sqrt(Math.max(0.0, dot(a, a)));
+    }
+
+    /** x ← α x. Modifies only {@code x}. */
+    public static void scale(double alpha, INDArray x) {
+        if (blasReady(x)) {
+            Nd4j.getBlasWrapper().level1().scal(x.length(), alpha, x);
+        } else {
+            x.muli(alpha);
+        }
     }
 
     /** y ← α x + y. Modifies only {@code y}. */

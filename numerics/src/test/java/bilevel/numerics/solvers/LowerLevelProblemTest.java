@@ -91,8 +91,9 @@ class LowerLevelProblemTest {
     void identityOperatorAddsOneToTheModulusAndNonStronglyConvexProblemsAreRejected() {
         INDArray y = Nd4j.zeros(DataType.DOUBLE, H, W);
         try (Regularizer.Instance r = new SmoothedTvTestRegularizer().bind(new double[]{0, 0}, DataType.DOUBLE)) {
-            try (LowerLevelProblem p = new LowerLevelProblem(new IdentityTestOperator(), y, new long[]{H, W}, r, 0)) {
+            try (LowerLevelProblem p = new LowerLevelProblem(new IdentityTestOperator(), y, r, 0)) {
                 assertEquals(1.0, p.strongConvexity().value());
+                assertEquals(java.util.Arrays.toString(new long[]{H, W}), java.util.Arrays.toString(p.imageShape()));
             }
             assertThrows(IllegalArgumentException.class,
                     () -> new LowerLevelProblem(new BoxBlurTestOperator(), y, new long[]{H, W}, r, 0));

@@ -44,6 +44,13 @@ class VectorOpsTest {
                 INDArray y = b.dup();
                 VectorOps.axpy(-0.7, a, y);
                 assertEquals(0.0, expected.sub(y.castTo(DataType.DOUBLE)).norm2Number().doubleValue(), tol * 30);
+                INDArray scaled = a.dup();
+                VectorOps.scale(-1.3, scaled);
+                assertEquals(0.0, a.castTo(DataType.DOUBLE).mul(-1.3).sub(scaled.castTo(DataType.DOUBLE))
+                        .norm2Number().doubleValue(), tol * 30);
+                double before = plainDot(a, a);
+                VectorOps.scale(2.0, a);   // in place (for a view: through to the parent array)
+                assertEquals(4 * before, plainDot(a, a), tol * 30 * before);
             }
         }
     }
