@@ -88,7 +88,7 @@ public record ModelFile(String format, int formatVersion, String type, Map<Strin
             m = JSON.readValue(bytes, ModelFile.class);
         } catch (IOException e) {
             throw new TrainingException("model file " + file + " is not a valid bilevel model (corrupt or truncated JSON: "
-                    + firstLine(e.getOriginalMessage()) + ")");
+                    + firstLine(e instanceof com.fasterxml.jackson.core.JsonProcessingException j ? j.getOriginalMessage() : e.getMessage()) + ")");
         }
         if (m == null || !FORMAT.equals(m.format)) {
             throw new TrainingException("model file " + file + " is not a bilevel model (format is '"
