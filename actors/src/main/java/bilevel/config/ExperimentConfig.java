@@ -74,6 +74,7 @@ public final class ExperimentConfig {
                 user = parsed.getConfig("bilevel");
             }
             checkKnown(user, defaults, file.toString());
+            user = resolveDataPaths(user, file);
         }
         Config over = ConfigFactory.empty();
         for (Map.Entry<String, String> e : overrides.entrySet()) {
@@ -85,6 +86,21 @@ public final class ExperimentConfig {
         } catch (ConfigException e) {
             throw new ConfigError(oneLine(e.getMessage()));
         }
+    }
+
+    /** Relative data folders in an experiment file are relative to that file's folder (not to the working directory). */
+    private static Config resolveDataPaths(Config user, Path file) {
+        for (String key : List.of("data.train", "data.validation")) {
+            if (user.hasPath(key) && user.getValue(key).valueType() == ConfigValueType.STRING) {
+                String v = user.getString(key);
+                if (!v.equals("embedded") && !Path.of(v).isAbsolute()) {
+                    Path base = file.toAbsolutePath().getParent();
+                    user = user.withValue(key, com.typesafe.config.ConfigValueFactory.fromAnyRef(
+                            base.resolve(v).normalize().toString(), "resolved against " + base));
+                }
+            }
+        }
+        return user;
     }
 
     private static String quoteIfNeeded(String v) {

@@ -51,6 +51,14 @@ class ExperimentConfigTest {
     }
 
     @Test
+    void relativeDataFoldersAreRelativeToTheConfigFile() throws IOException {
+        Path f = write("bilevel.data { train = \"images/train\", validation = embedded }");
+        TrainingSpec s = ExperimentConfig.toSpec(ExperimentConfig.load(f, Map.of()));
+        assertEquals(dir.resolve("images/train").toAbsolutePath().normalize().toString(), s.data().train());
+        assertEquals("embedded", s.data().validation());
+    }
+
+    @Test
     void unknownKeyIsOneLineErrorWithLineAndSuggestion() throws IOException {
         Path f = write("bilevel {\n  train {\n    bacth = 4\n  }\n}\n");
         var e = assertThrows(ExperimentConfig.ConfigError.class, () -> ExperimentConfig.load(f, Map.of()));
