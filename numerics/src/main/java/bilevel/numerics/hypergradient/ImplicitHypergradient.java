@@ -25,7 +25,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * <li>returns z = −(∂θ∇ₓR_θ(x))ᵀ q ({@link Regularizer.Instance#mixedAdjoint}) with the bound of
  *     {@link HypergradientErrorBound} evaluated at the achieved ε and δ, using μ = μ_h, M =
  *     {@link Regularizer.Instance#mixedNorm}(x), L_H = {@link Regularizer.Instance#hessianLipschitz()},
- *     L_J = {@link Regularizer.Instance#mixedLipschitz()}.</li>
+ *     L_J = {@link Regularizer.Instance#mixedLipschitz(double)} on the ball of radius ‖x‖ + ε, which contains
+ *     the segment [x, x̂] the derivation uses.</li>
  * </ol>
  * The result is certified iff μ_h, M, L_H, L_J are all certified and both solvers converged.
  *
@@ -119,7 +120,8 @@ public final class ImplicitHypergradient implements AutoCloseable {
         Bound mu = problem.strongConvexity();
         Bound mixedNorm = reg.mixedNorm(x);
         Bound hessianLipschitz = reg.hessianLipschitz();
-        Bound mixedLipschitz = reg.mixedLipschitz();
+        // x and x̂ both lie in the ball of radius ‖x‖ + ε (‖x − x̂‖ ≤ ε), which is all the bound needs
+        Bound mixedLipschitz = reg.mixedLipschitz(VectorOps.norm(x) + lower.distanceBound());
         boolean constantsCertified = mu.certified() && mixedNorm.certified() && hessianLipschitz.certified()
                 && mixedLipschitz.certified();
         HypergradientErrorBound bound = HypergradientErrorBound.evaluate(mu.value(), lower.distanceBound(),

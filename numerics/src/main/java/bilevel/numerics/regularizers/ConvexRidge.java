@@ -635,6 +635,7 @@ public final class ConvexRidge implements Regularizer {
          *
          * @param radius ρ ≥ 0 (may be +∞, giving +∞ unless the ρ-coefficient vanishes)
          */
+        @Override
         public Bound mixedLipschitz(double radius) {
             double la = normW * boundAlphaW;
             double lb = PHI_SLOPE_MAX * normW * boundAlphaW;

@@ -573,6 +573,7 @@ public final class Icnn implements Regularizer {
          *
          * @param radius ρ ≥ 0 (may be +∞)
          */
+        @Override
         public Bound mixedLipschitz(double radius) {
             double e = scale;
             double sqrtC = Math.sqrt(c);

@@ -25,8 +25,12 @@ public final class Registry {
     /** The regularizers shipped with this build, in the order they are listed and benchmarked. */
     private static Map<String, Supplier<Regularizer>> standardEntries() {
         Map<String, Supplier<Regularizer>> m = new LinkedHashMap<>();
-        // One line per regularizer family, e.g.
-        // m.put("tv", TotalVariation::new);
+        // One line per regularizer family (default structure; configs pass options through
+        // bilevel.numerics.train.RegularizerFactory).
+        m.put("tv", TotalVariation::new);
+        m.put("foe", FieldsOfExperts::new);
+        m.put("crr", ConvexRidge::new);
+        m.put("icnn", Icnn::new);
         return m;
     }
 

@@ -81,6 +81,15 @@ public interface Regularizer {
         /** L_J: ‖∂θ∇ₓR_θ(x) − ∂θ∇ₓR_θ(x')‖₂ ≤ L_J ‖x − x'‖ for all x, x' (operator norm R^n → R^P). */
         Bound mixedLipschitz();
 
+        /**
+         * L_J restricted to a ball: ‖∂θ∇ₓR_θ(x) − ∂θ∇ₓR_θ(x')‖₂ ≤ L ‖x − x'‖ for all ‖x‖, ‖x'‖ ≤ radius.
+         * Families whose mixed derivative is not globally Lipschitz (e.g. multi-layer networks, where it
+         * contains products of two linear functions of x) override this; the default is the global constant.
+         */
+        default Bound mixedLipschitz(double radius) {
+            return mixedLipschitz();
+        }
+
         /** An upper bound on the operator norm ‖∂θ∇ₓR_θ(x)‖₂ at this x (e.g. via its Frobenius norm). */
         Bound mixedNorm(INDArray x);
 

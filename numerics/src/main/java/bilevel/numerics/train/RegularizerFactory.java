@@ -1,5 +1,8 @@
 package bilevel.numerics.train;
 
+import bilevel.numerics.regularizers.ConvexRidge;
+import bilevel.numerics.regularizers.FieldsOfExperts;
+import bilevel.numerics.regularizers.Icnn;
 import bilevel.numerics.regularizers.QuadraticRegularizer;
 import bilevel.numerics.regularizers.Regularizer;
 import bilevel.numerics.regularizers.TotalVariation;
@@ -35,6 +38,36 @@ public final class RegularizerFactory {
             case "quadratic" -> {
                 allow(type, options);
                 yield new QuadraticRegularizer();
+            }
+            case "foe" -> {
+                allow(type, options, "filters", "size");
+                int filters = intOption(type, options, "filters", 48);
+                int size = intOption(type, options, "size", 7);
+                try {
+                    yield new FieldsOfExperts(filters, size);
+                } catch (IllegalArgumentException e) {
+                    throw new TrainingException("bad foe options: " + e.getMessage());
+                }
+            }
+            case "crr" -> {
+                allow(type, options, "channels", "size");
+                int[] channels = intListOption(type, options, "channels", new int[]{1, 8, 32});
+                int size = intOption(type, options, "size", 5);
+                try {
+                    yield new ConvexRidge(channels, size);
+                } catch (IllegalArgumentException e) {
+                    throw new TrainingException("bad crr options: " + e.getMessage());
+                }
+            }
+            case "icnn" -> {
+                allow(type, options, "channels", "size");
+                int channels = intOption(type, options, "channels", 32);
+                int size = intOption(type, options, "size", 5);
+                try {
+                    yield new Icnn(channels, size, Icnn.DEFAULT_SHARPNESS);
+                } catch (IllegalArgumentException e) {
+                    throw new TrainingException("bad icnn options: " + e.getMessage());
+                }
             }
             default -> throw new TrainingException("unknown regularizer type '" + type + "' (known: " + String.join(", ", TYPES) + ")");
         };
