@@ -68,6 +68,7 @@ public final class Conv2d implements AutoCloseable {
 
     /** out ← K x. x: [cin, H, W] (or [H, W] when cin = 1); out: [cout, H, W]. weights: [cout, cin·k·k]. */
     public void forward(INDArray weights, INDArray x, INDArray out) {
+        padded.assign(0);   // adjoint() accumulates into the border: the zero extension must be restored
         paddedInterior.assign(x.reshape(cin, height, width));
         for (int j = 0; j < colViews.length; j++) {
             colViews[j].assign(windowViews[j]);
@@ -93,6 +94,7 @@ public final class Conv2d implements AutoCloseable {
      * with respect to w, as a [cout, cin·k·k] matrix. Uses the im2col buffer of x.
      */
     public void weightGradient(INDArray x, INDArray v, INDArray gradW, double beta) {
+        padded.assign(0);   // see forward()
         paddedInterior.assign(x.reshape(cin, height, width));
         for (int j = 0; j < colViews.length; j++) {
             colViews[j].assign(windowViews[j]);
