@@ -150,7 +150,9 @@ public final class ConvolutionFilters implements LearnedOperator {
                 maxL1 = Math.max(maxL1, l1);
             }
             this.conv = new Conv2d(1, channels, kernelSize, h, w, dataType);
-            this.weights = Nd4j.create(effective, new long[]{channels, kk}, DataType.DOUBLE).castTo(dataType);
+            try (INDArray w64 = Nd4j.create(effective, new long[]{channels, kk}, DataType.DOUBLE)) {
+                this.weights = w64.castTo(dataType).dup('c');
+            }
             this.weightGradient = Nd4j.create(dataType, channels, kk);
             this.norm = Bound.certified(Math.sqrt(autocorrelationL1()));
             this.gamma = Bound.certified(Math.sqrt(lambdaMax * lambdaMax * kk + maxL1 * maxL1));

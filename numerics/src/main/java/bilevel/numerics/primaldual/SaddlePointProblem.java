@@ -173,7 +173,9 @@ public final class SaddlePointProblem implements AutoCloseable {
             }
             normal(probe, image);
             double scale = VectorOps.norm(image) + VectorOps.norm(probe);
-            image.subi(probe.mul(d));
+            try (INDArray dv = probe.mul(d)) {
+                image.subi(dv);
+            }
             double tol = (dataType == DataType.DOUBLE ? 1e-12 : 1e-5) * scale;
             if (VectorOps.norm(image) <= tol) {
                 return d;
