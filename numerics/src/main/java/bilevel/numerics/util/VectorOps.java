@@ -40,9 +40,18 @@ public final class VectorOps {
         if (blasReady(a, b)) {
             return Nd4j.getBlasWrapper().level1().dot(a.length(), 1.0, a, b);
         }
-        try (INDArray ad = a.castTo(DataType.DOUBLE); INDArray bd = b.castTo(DataType.DOUBLE);
-             INDArray s = Nd4j.getExecutioner().exec(new org.nd4j.linalg.api.ops.impl.reduce3.Dot(ad, bd))) {
+        // castTo returns the array itself when it already has the type: close only real temporaries
+        INDArray ad = a.dataType() == DataType.DOUBLE ? a : a.castTo(DataType.DOUBLE);
+        INDArray bd = b.dataType() == DataType.DOUBLE ? b : b.castTo(DataType.DOUBLE);
+        try (INDArray s = Nd4j.getExecutioner().exec(new org.nd4j.linalg.api.ops.impl.reduce3.Dot(ad, bd))) {
             return s.getDouble(0);
+        } finally {
+            if (ad != a) {
+                ad.close();
+            }
+            if (bd != b) {
+                bd.close();
+            }
         }
     }
 

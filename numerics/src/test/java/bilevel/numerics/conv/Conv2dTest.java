@@ -216,4 +216,28 @@ class Conv2dTest {
             }
         }
     }
+
+    /** Regression: adjoint() writes into the padding buffer's border, which forward() must not see. */
+    @Test
+    void forwardAfterAdjointIsUnchanged() {
+        Random r = new Random(4);
+        int cin = 1, cout = 3, k = 3, h = 9, w = 7;
+        try (Conv2d conv = new Conv2d(cin, cout, k, h, w, DataType.DOUBLE)) {
+            INDArray wts = randn(r, cout, (long) cin * k * k);
+            INDArray x = randn(r, cin, h, w);
+            INDArray v = randn(r, cout, h, w);
+            INDArray before = Nd4j.create(DataType.DOUBLE, cout, h, w);
+            INDArray after = Nd4j.create(DataType.DOUBLE, cout, h, w);
+            INDArray gradBefore = Nd4j.create(DataType.DOUBLE, cout, (long) cin * k * k);
+            INDArray gradAfter = Nd4j.create(DataType.DOUBLE, cout, (long) cin * k * k);
+            conv.forward(wts, x, before);
+            conv.weightGradient(x, v, gradBefore, 0.0);
+            conv.adjoint(wts, v, Nd4j.create(DataType.DOUBLE, cin, h, w));
+            conv.forward(wts, x, after);
+            assertEquals(0.0, before.sub(after).norm2Number().doubleValue(), 0.0);
+            conv.adjoint(wts, v, Nd4j.create(DataType.DOUBLE, cin, h, w));
+            conv.weightGradient(x, v, gradAfter, 0.0);
+            assertEquals(0.0, gradBefore.sub(gradAfter).norm2Number().doubleValue(), 0.0);
+        }
+    }
 }

@@ -54,4 +54,18 @@ class VectorOpsTest {
             }
         }
     }
+
+    /** Regression: the view fallback of dot must not close its (double) arguments. */
+    @Test
+    void dotOfDoubleViewsLeavesTheArgumentsUsable() {
+        Random random = new Random(2);
+        INDArray big = gaussian(random, 6, 5);
+        INDArray view = big.get(NDArrayIndex.interval(1, 4), NDArrayIndex.all());
+        INDArray other = gaussian(random, 3, 5);
+        double expected = plainDot(view, other);
+        assertEquals(expected, VectorOps.dot(view, other), 1e-12);
+        assertEquals(expected, VectorOps.dot(other, view), 1e-12);
+        assertEquals(expected, plainDot(view, other), 0.0);   // both still open and unchanged
+        assertEquals(plainDot(big, big), VectorOps.dot(big, big), 1e-12);
+    }
 }

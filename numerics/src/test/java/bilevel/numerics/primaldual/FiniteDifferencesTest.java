@@ -1,0 +1,8 @@
+package bilevel.numerics.primaldual;
+
+class FiniteDifferencesTest extends LearnedOperatorContract {
+    @Override
+    protected LearnedOperator family() {
+        return new FiniteDifferences();
+    }
+}
