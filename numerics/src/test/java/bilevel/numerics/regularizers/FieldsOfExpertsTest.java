@@ -63,7 +63,7 @@ class FieldsOfExpertsTest extends RegularizerContract {
         }
     }
 
-    /** The initial parameters themselves (ν = 0.01, e^α = 0.01), with 4 filters 5×5. */
+    /** The initial parameters themselves (ν = 0.01, e^α = 0.1/K), with 4 filters 5×5. */
     @Nested
     class AtInitialTheta extends RegularizerContract {
         @Override
@@ -166,7 +166,7 @@ class FieldsOfExpertsTest extends RegularizerContract {
                 mean += theta[k * s2 + j];
             }
             assertEquals(0.0, mean, 1e-12);
-            assertEquals(FieldsOfExperts.INITIAL_LOG_WEIGHT, theta[48 * s2 + k], 0.0);
+            assertEquals(FieldsOfExperts.initialLogWeight(48), theta[48 * s2 + k], 0.0);
         }
         assertEquals(Math.log(FieldsOfExperts.INITIAL_NU), theta[theta.length - 1], 1e-15);
         // zig-zag: (u, v) = (0, 1) varies along columns only, (1, 0) along rows only, then (2, 0), (1, 1), (0, 2)
