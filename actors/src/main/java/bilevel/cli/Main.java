@@ -1,6 +1,7 @@
 package bilevel.cli;
 
 import bilevel.cli.bench.BenchCommand;
+import bilevel.cli.train.SummarizeCommand;
 import bilevel.cli.train.TrainCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -25,6 +26,7 @@ import java.util.concurrent.Callable;
         description = "Learn image-reconstruction regularizers by bilevel optimization with inexact hypergradients.",
         subcommands = {
                 TrainCommand.class,
+                SummarizeCommand.class,
                 BenchCommand.class,
                 CommandLine.HelpCommand.class,
         },

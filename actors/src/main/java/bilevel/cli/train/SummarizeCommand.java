@@ -1,0 +1,119 @@
+package bilevel.cli.train;
+
+import bilevel.cli.UsageException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code bilevel summarize DIR…}: one row per training run (its method, schedules, seed, budget used, wall
+ * time, final and best validation PSNR, mean batch loss of the last 10 steps, and whether it completed),
+ * as a Markdown table — the form the README's results are written in.
+ */
+@Command(name = "summarize",
+        mixinStandardHelpOptions = true,
+        description = "Summarise training runs (folders with config.conf and metrics.jsonl) as a Markdown table.")
+public final class SummarizeCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Parameters(paramLabel = "DIR", arity = "1..*", description = "Run folders written by 'bilevel train'.")
+    List<Path> runs;
+
+    @Option(names = "--json", description = "One JSON document instead of the table.")
+    boolean json;
+
+    /** One run's summary. */
+    public record Row(String run, String method, String step, String accuracy, long seed, long steps,
+                      long computations, double seconds, Double finalPsnr, Double bestPsnr, double lastLoss,
+                      String status) {
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        List<Row> rows = new ArrayList<>();
+        for (Path dir : runs) {
+            rows.add(summarize(dir));
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        if (json) {
+            out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(rows));
+        } else {
+            out.println("| run | method | step α_k | accuracy ε_k | seed | steps | computations | seconds | final val PSNR | best val PSNR | loss (last 10) | status |");
+            out.println("|---|---|---|---|---|---|---|---|---|---|---|---|");
+            for (Row r : rows) {
+                out.printf(Locale.ROOT, "| %s | %s | %s | %s | %d | %d | %d | %.0f | %s | %s | %.4g | %s |%n", r.run(), r.method(),
+                        r.step(), r.accuracy(), r.seed(), r.steps(), r.computations(), r.seconds(), db(r.finalPsnr()),
+                        db(r.bestPsnr()), r.lastLoss(), r.status());
+            }
+        }
+        out.flush();
+        return 0;
+    }
+
+    private static String db(Double v) {
+        return v == null ? "n/a" : String.format(Locale.ROOT, "%.2f dB", v);
+    }
+
+    /** Reads one run folder. */
+    public static Row summarize(Path dir) throws IOException {
+        Path conf = dir.resolve("config.conf");
+        Path metrics = dir.resolve("metrics.jsonl");
+        if (!Files.isRegularFile(conf) || !Files.isRegularFile(metrics)) {
+            throw new UsageException("not a training run (needs config.conf and metrics.jsonl): " + dir);
+        }
+        Config c = ConfigFactory.parseFile(conf.toFile()).getConfig("bilevel");
+        ObjectMapper mapper = new ObjectMapper();
+        long steps = 0, computations = 0;
+        double seconds = 0;
+        Double last = null, best = null;
+        List<Double> losses = new ArrayList<>();
+        boolean finite = true;
+        for (String line : Files.readAllLines(metrics)) {
+            if (line.isBlank()) {
+                continue;
+            }
+            JsonNode n;
+            try {
+                n = mapper.readTree(line);
+            } catch (IOException torn) {
+                continue;   // a torn last line after a crash
+            }
+            steps = n.get("step").asLong() + 1;
+            computations = n.get("computations").asLong();
+            seconds = n.get("seconds").asDouble();
+            double loss = n.get("batchLoss").asDouble();
+            finite &= Double.isFinite(loss);
+            losses.add(loss);
+            JsonNode v = n.get("validationPsnr");
+            if (v != null && !v.isNull()) {
+                last = v.asDouble();
+                best = best == null ? last : Math.max(best, last);
+            }
+        }
+        double lastLoss = losses.subList(Math.max(0, losses.size() - 10), losses.size()).stream()
+                .mapToDouble(Double::doubleValue).average().orElse(Double.NaN);
+        String status = Files.isRegularFile(dir.resolve("model.json")) ? "completed" : finite ? "incomplete" : "diverged";
+        if (!finite) {
+            status = "diverged";
+        }
+        return new Row(dir.getFileName().toString(), c.getString("train.method"), c.getString("train.step"),
+                c.getString("train.accuracy"), c.getLong("seed"), steps, computations, seconds, last, best, lastLoss, status);
+    }
+}

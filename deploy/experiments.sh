@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs the upper-level experiments of the README's "Results" section on the real training set and prints
+# their summary tables. Needs the data sets in ../shared/data (see config/experiments/base.conf).
+#
+#   deploy/experiments.sh stability|grid|optimizer|all [OUT_ROOT]      (default OUT_ROOT: runs/experiments)
+#
+# Every run is an ordinary `bilevel train` of config/experiments/base.conf with --set overrides, so each row
+# of a table can be reproduced alone with the command printed before it runs.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BILEVEL="$ROOT/deploy/bilevel"
+BASE="$ROOT/config/experiments/base.conf"
+group="${1:?usage: deploy/experiments.sh stability|grid|optimizer|all [OUT_ROOT]}"
+OUT="${2:-$ROOT/runs/experiments}"
+
+run() {  # run NAME [--set k=v ...]
+    local name="$1"; shift
+    local dir="$OUT/$name"
+    if [ -f "$dir/model.json" ]; then echo "skip $name (done)" >&2; return 0; fi
+    rm -rf "$dir"
+    echo "+ bilevel train --config config/experiments/base.conf --out $dir $*" >&2
+    "$BILEVEL" train --quiet --config "$BASE" --out "$dir" "$@" >/dev/null || echo "  ($name stopped early: see its metrics)" >&2
+}
+
+stability() {
+    # constant vs decreasing step at the edge of stability (SGD), 3 seeds each
+    for seed in 1 2 3; do
+        run "stability-constant-s$seed" --seed "$seed" --set train.step=constant:0.08
+        run "stability-decreasing-s$seed" --seed "$seed" --set train.step=poly:0.08:0.5
+    done
+    "$BILEVEL" summarize "$OUT"/stability-*
+}
+
+grid() {
+    # accuracy schedule x step schedule (SGD, seed 1)
+    for acc in constant:1e-1 poly:1e-1:0.25 poly:1e-1:1 geometric:1e-1:0.97:1e-4; do
+        for step in constant:0.02 poly:0.02:0.5; do
+            run "grid-acc-${acc//[:.]/_}-step-${step//[:.]/_}" --set train.accuracy="$acc" --set train.step="$step"
+        done
+    done
+    "$BILEVEL" summarize "$OUT"/grid-*
+}
+
+optimizer() {
+    # Adam vs SGD, both with the theory's decreasing step, 3 seeds
+    for seed in 1 2 3; do
+        run "optimizer-sgd-s$seed" --seed "$seed" --method isgd --set train.step=poly:0.02:0.5
+        run "optimizer-adam-s$seed" --seed "$seed" --method adam --set train.step=poly:0.005:0.5
+    done
+    "$BILEVEL" summarize "$OUT"/optimizer-*
+}
+
+case "$group" in
+    stability) stability ;;
+    grid) grid ;;
+    optimizer) optimizer ;;
+    all) stability; grid; optimizer ;;
+    *) echo "unknown experiment group '$group' (stability, grid, optimizer, all)" >&2; exit 2 ;;
+esac
