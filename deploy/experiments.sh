@@ -25,8 +25,8 @@ run() {  # run NAME [--set k=v ...]
 stability() {
     # constant vs decreasing step at the edge of stability (SGD), 3 seeds each
     for seed in 1 2 3; do
-        run "stability-constant-s$seed" --seed "$seed" --set train.step=constant:0.08
-        run "stability-decreasing-s$seed" --seed "$seed" --set train.step=poly:0.08:0.5
+        run "stability-constant-s$seed" --seed "$seed" --set train.step=constant:0.5
+        run "stability-decreasing-s$seed" --seed "$seed" --set train.step=poly:0.5:0.5
     done
     "$BILEVEL" summarize "$OUT"/stability-*
 }
@@ -34,7 +34,7 @@ stability() {
 grid() {
     # accuracy schedule x step schedule (SGD, seed 1)
     for acc in constant:1e-1 poly:1e-1:0.25 poly:1e-1:1 geometric:1e-1:0.97:1e-4; do
-        for step in constant:0.02 poly:0.02:0.5; do
+        for step in constant:0.1 poly:0.1:0.5; do
             run "grid-acc-${acc//[:.]/_}-step-${step//[:.]/_}" --set train.accuracy="$acc" --set train.step="$step"
         done
     done
@@ -44,8 +44,8 @@ grid() {
 optimizer() {
     # Adam vs SGD, both with the theory's decreasing step, 3 seeds
     for seed in 1 2 3; do
-        run "optimizer-sgd-s$seed" --seed "$seed" --method isgd --set train.step=poly:0.02:0.5
-        run "optimizer-adam-s$seed" --seed "$seed" --method adam --set train.step=poly:0.005:0.5
+        run "optimizer-sgd-s$seed" --seed "$seed" --method isgd --set train.step=poly:0.3:0.5
+        run "optimizer-adam-s$seed" --seed "$seed" --method adam --set train.step=poly:0.01:0.5
     done
     "$BILEVEL" summarize "$OUT"/optimizer-*
 }

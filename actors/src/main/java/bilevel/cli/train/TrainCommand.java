@@ -161,8 +161,9 @@ public final class TrainCommand implements Callable<Integer> {
     }
 
     private static void writeConfig(Path dir, Config merged) {
-        String text = "# effective configuration of this run (defaults + experiment + command line)\nbilevel "
-                + merged.root().render(com.typesafe.config.ConfigRenderOptions.defaults().setOriginComments(false).setJson(false));
+        String text = "# effective configuration of this run (defaults + experiment + command line)\n"
+                + merged.atKey("bilevel").root().render(com.typesafe.config.ConfigRenderOptions.defaults()
+                .setOriginComments(false).setJson(false));
         bilevel.numerics.util.AtomicFiles.write(dir.resolve("config.conf"), text.getBytes(java.nio.charset.StandardCharsets.UTF_8));
     }
 }
