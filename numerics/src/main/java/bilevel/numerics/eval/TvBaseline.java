@@ -61,12 +61,17 @@ public final class TvBaseline {
         /** A one-line statement of how λ was chosen. */
         public String method() {
             return String.format(Locale.ROOT, "TV weight λ tuned on %d validation image(s): grid of %d log-spaced λ in "
-                            + "[%g, %g], then %d golden-section steps on log λ (%d solves of each image); γ = %g fixed",
-                    validationImages, GRID_POINTS, LAMBDA_MIN, LAMBDA_MAX, GOLDEN_STEPS, trials.size(), gamma);
+                            + "[%s, %s], then %d golden-section steps on log λ (%d solves of each image); γ = %s fixed",
+                    validationImages, GRID_POINTS, compact(LAMBDA_MIN), compact(LAMBDA_MAX), GOLDEN_STEPS, trials.size(),
+                    compact(gamma));
         }
     }
 
     private TvBaseline() {
+    }
+
+    private static String compact(double v) {
+        return java.math.BigDecimal.valueOf(v).stripTrailingZeros().toPlainString();
     }
 
     /** The TV family of the baseline. */
