@@ -24,7 +24,7 @@ shot="${2:-${abs%.html}.png}"
 profile="$(mktemp -d)"
 trap 'rm -rf "$profile"' EXIT
 flags=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking
-       --disable-component-update --disable-sync --user-data-dir="$profile" --virtual-time-budget=10000)
+       --disable-component-update --disable-sync --user-data-dir="$profile" --virtual-time-budget=3000)
 
 dom="$(timeout 120 "$chromium" "${flags[@]}" --dump-dom "file://$abs" 2>/dev/null)" || {
     echo "check-report: Chromium failed to render $report" >&2

@@ -29,11 +29,11 @@ import java.util.concurrent.Callable;
         description = "Learn image-reconstruction regularizers by bilevel optimization with inexact hypergradients.",
         subcommands = {
                 TrainCommand.class,
+                BenchCommand.class,
                 EvalCommand.class,
                 ReconstructCommand.class,
                 PlotCommand.class,
                 ReportCommand.class,
-                BenchCommand.class,
                 CommandLine.HelpCommand.class,
         },
         exitCodeListHeading = "%nExit codes:%n",
