@@ -95,6 +95,16 @@ class ReportCommandTest {
         String html = Files.readString(tmp.resolve("m.html"));
         assertTrue(html.contains("<h2>Training curves</h2>") && !html.contains("<h2>Learned regularizer</h2>"));
 
+        // a hand-written model without a training configuration: no reconstructions, but θ and a note
+        Path handMade = Files.createDirectories(tmp.resolve("hand"));
+        Tools.tvModel(handMade.resolve("model.json"));
+        Tools.Run h = Tools.run("report", handMade.toString());
+        Tools.assertSuccess(h);
+        assertTrue(h.out().contains("no training configuration"), h.out());
+        assertTrue(h.out().contains("no metrics.jsonl"), h.out());
+        String handHtml = Files.readString(handMade.resolve("report.html"));
+        assertTrue(handHtml.contains("log_gamma") && !handHtml.contains("<h2>Validation reconstructions</h2>"));
+
         // the model's training data are a folder that is gone: the report says so instead of failing
         Path moved = copyOfRun("moved", "metrics.jsonl");
         ModelFile original = ModelFile.read(run.resolve("model.json"));
@@ -125,6 +135,24 @@ class ReportCommandTest {
                 "model file not found");
         Tools.assertUsageError(Tools.run("report", empty.toString(), "--images", "-1"), "--images");
         assertEquals(List.of(), Tools.listing(empty));
+    }
+
+    /** A family exposing {@link bilevel.numerics.regularizers.LearnedStructure} gets its filters tiled and its profiles charted. */
+    @Test
+    void filtersAndProfilesOfAModelAreDrawn() throws IOException {
+        Path file = Tools.tvModel(tmp.resolve("m.json"));
+        LoadedModel model = new LoadedModel(file, ModelFile.read(file), new FilterBankTestRegularizer());
+        String html = new ReportHtml(tmp, model, null, null, null, List.of(), List.of(), null,
+                new bilevel.numerics.eval.Evaluator.Settings(1e-5, 100, org.nd4j.linalg.api.buffer.DataType.DOUBLE),
+                new ArrayList<>(), null).render();
+        assertTrue(html.contains("2 learned filters of size 3×3"), html);
+        assertTrue(html.contains("alt=\"learned profiles\""), html);
+        assertTrue(html.contains("log_lambda"), "a short θ is also tabulated");
+        List<BufferedImage> images = embeddedImages(html);
+        assertEquals(2, images.size());
+        // 2 filters: 2 tiles of 3·16 px in a row, with 4 px gaps
+        assertEquals(2 * 48 + 3 * 4, images.get(0).getWidth());
+        assertEquals(Charts.WIDTH, images.get(1).getWidth());
     }
 
     /** The filter mosaic: each tap is a scale×scale block of gray 0.5 + 0.5·k/max|k|, tiles on a white background. */
