@@ -2,6 +2,10 @@ package bilevel.cli;
 
 import bilevel.cli.bench.BenchCommand;
 import bilevel.cli.train.SummarizeCommand;
+import bilevel.cli.tools.EvalCommand;
+import bilevel.cli.tools.PlotCommand;
+import bilevel.cli.tools.ReconstructCommand;
+import bilevel.cli.tools.ReportCommand;
 import bilevel.cli.train.TrainCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -28,6 +32,10 @@ import java.util.concurrent.Callable;
                 TrainCommand.class,
                 SummarizeCommand.class,
                 BenchCommand.class,
+                EvalCommand.class,
+                ReconstructCommand.class,
+                PlotCommand.class,
+                ReportCommand.class,
                 CommandLine.HelpCommand.class,
         },
         exitCodeListHeading = "%nExit codes:%n",
@@ -58,6 +66,9 @@ public final class Main implements Callable<Integer> {
     }
 
     public static void main(String[] args) {
+        if (System.getProperty("java.awt.headless") == null) {
+            System.setProperty("java.awt.headless", "true");   // charts and images are drawn off screen
+        }
         PrintWriter out = new PrintWriter(System.out, true, StandardCharsets.UTF_8);
         PrintWriter err = new PrintWriter(System.err, true, StandardCharsets.UTF_8);
         int code = execute(CliContext.standard(), out, err, args);
