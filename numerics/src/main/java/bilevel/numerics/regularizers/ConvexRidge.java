@@ -59,7 +59,7 @@ import java.util.Random;
  * closed form for the Schur bound). The constants of an {@link Instance} are computed from the actual β_l of the
  * bound θ, so they stay valid for infeasible θ (finite-difference perturbations).
  */
-public final class ConvexRidge implements Regularizer {
+public final class ConvexRidge implements Regularizer, LearnedStructure {
 
     /** Noise level 25/255 for which {@link #initialTheta} is tuned (images in [0, 1]). */
     public static final double INIT_NOISE_LEVEL = 25.0 / 255.0;
@@ -132,6 +132,42 @@ public final class ConvexRidge implements Regularizer {
 
     public int kernelSize() {
         return k;
+    }
+
+    /** The first layer's filters w₁[o, 0] (s×s each). */
+    @Override
+    public java.util.List<double[][]> filters(double[] theta) {
+        java.util.List<double[][]> out = new java.util.ArrayList<>();
+        for (int o = 0; o < channels[1]; o++) {
+            double[][] f = new double[k][k];
+            for (int a = 0; a < k; a++) {
+                for (int b = 0; b < k; b++) {
+                    f[a][b] = theta[weightOffset[0] + (o * channels[0] * k + a) * k + b];
+                }
+            }
+            out.add(f);
+        }
+        return out;
+    }
+
+    /** The learned activations ψ_c'(t) = e^{a_c} δ_c tanh(t/δ_c) of the output channels, on t ∈ [−0.5, 0.5]. */
+    @Override
+    public java.util.List<Profile> profiles(double[] theta) {
+        java.util.List<Profile> out = new java.util.ArrayList<>();
+        int n = 101;
+        int outChannels = channels[channels.length - 1];
+        for (int c = 0; c < outChannels; c++) {
+            double scale = Math.exp(theta[aOffset + c]);
+            double delta = Math.exp(theta[bOffset + c]);
+            double[] t = new double[n];
+            double[] v = new double[n];
+            for (int i = 0; i < n; i++) {
+                t[i] = -0.5 + i / (double) (n - 1);
+                v[i] = scale * delta * Math.tanh(t[i] / delta);
+            }
+            out.add(new Profile("activation ψ'_" + c, t, v));
+        }
+        return out;
     }
 
     @Override

@@ -69,7 +69,7 @@ import java.util.Random;
  * ‖dW‖₂ ≤ k‖dw‖ and ‖dW‖_{∞→∞}, ‖dWᵀ‖_{∞→∞} ≤ k√C‖dw‖ for the C → C layer (ConvNorms Lemma 5). A per-channel
  * parameter vector u ∈ ℝ^C broadcast over pixels satisfies ‖a ⊙ u‖ ≤ ‖a‖‖u‖_∞ ≤ ‖a‖‖u‖ and ‖a ⊙ u‖ ≤ max_c‖a_c‖·‖u‖.
  */
-public final class Icnn implements Regularizer {
+public final class Icnn implements Regularizer, LearnedStructure {
 
     /** Default softplus sharpness β: the activation bends over |t| ≲ 1/β = 0.1, about the noise level of a unit filter. */
     public static final double DEFAULT_SHARPNESS = 10.0;
@@ -151,6 +151,22 @@ public final class Icnn implements Regularizer {
     /** Index of the first entry of W₂ in θ (its C·C·k² entries are the constrained ones). */
     public int w2Offset() {
         return offW2;
+    }
+
+    /** The first layer's filters W₁[c] (k×k each). */
+    @Override
+    public java.util.List<double[][]> filters(double[] theta) {
+        java.util.List<double[][]> out = new java.util.ArrayList<>();
+        for (int o = 0; o < c; o++) {
+            double[][] f = new double[k][k];
+            for (int a = 0; a < k; a++) {
+                for (int b = 0; b < k; b++) {
+                    f[a][b] = theta[offW1 + (o * k + a) * k + b];
+                }
+            }
+            out.add(f);
+        }
+        return out;
     }
 
     @Override
