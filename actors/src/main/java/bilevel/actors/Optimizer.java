@@ -334,7 +334,10 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
         if (id > Integer.MAX_VALUE) {
             throw new IllegalStateException("work id overflow");
         }
-        if (received.get((int) id) || m.refinement() < expectedRefinement.getOrDefault(id, 0) || finishing) {
+        if (finishing) {
+            return this;   // the run is over: results still in flight are not used
+        }
+        if (received.get((int) id) || m.refinement() < expectedRefinement.getOrDefault(id, 0)) {
             count("duplicates");
             return this;
         }
