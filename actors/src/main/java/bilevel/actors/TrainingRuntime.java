@@ -229,9 +229,22 @@ public final class TrainingRuntime {
                             if (result.isDone() || optimizer == null) {
                                 return CompletableFuture.completedFuture(Done.getInstance());
                             }
+                            // the JVM may halt right after the shutdown hooks: report from here
+                            PrintWriter say = options.progress() != null ? options.progress()
+                                    : new PrintWriter(System.err, true, StandardCharsets.UTF_8);
                             return AskPattern.<Optimizer.Command, Optimizer.ShutdownComplete>ask(optimizer,
                                             Optimizer.Shutdown::new, runtime.shutdownTimeout(), system.scheduler())
-                                    .handle((r, e) -> Done.getInstance());
+                                    .handle((r, e) -> {
+                                        say.println();
+                                        say.println(r == null ? "stopped; no checkpoint could be written in time ("
+                                                + runtime.shutdownTimeout().toSeconds() + " s): bilevel resume " + outDir
+                                                + " continues from the previous one"
+                                                : "stopped after step " + r.steps() + (r.checkpointWritten()
+                                                ? "; checkpoint written; continue with: bilevel resume " + outDir
+                                                : "; the last checkpoint could not be written (see above)"));
+                                        say.flush();
+                                        return Done.getInstance();
+                                    });
                         });
                 return await(result);
             } finally {

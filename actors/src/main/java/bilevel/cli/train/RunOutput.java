@@ -35,10 +35,7 @@ final class RunOutput {
 
     static int report(PrintWriter out, PrintWriter err, TrainingRuntime.Result r, TrainingSpec spec, Path dir) {
         if (r.interrupted()) {
-            err.printf(Locale.ROOT, "stopped after step %d (%d computations); checkpoint %d written; continue with: bilevel resume %s%n",
-                    r.steps(), r.computations(), r.checkpoints(), dir);
-            err.flush();
-            return 130;
+            return 130;   // reported by the runtime's shutdown task (the JVM may halt before we get here)
         }
         out.printf(Locale.ROOT, "steps %d, computations %d, %.1f s (%.0f computations/s), %s mode with %d solver%s, "
                         + "%.1f ms per hypergradient (%d hypergradients of %dx%d crops), validation PSNR %.2f dB%n",
