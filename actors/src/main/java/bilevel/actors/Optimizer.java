@@ -201,6 +201,8 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
     private long hypergradients;
     private long numericsNanos;
     private final long startNanos = System.nanoTime();
+    private long trainingStartNanos;
+    private long trainingEndNanos;
     private final double secondsBefore;
 
     /** Dedup: items whose result was taken (sync slot filled, async grouped or applied). */
@@ -312,6 +314,7 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
     }
 
     private void beginTraining() {
+        trainingStartNanos = System.nanoTime();
         if (done() || stopRequested) {
             end();
         } else if (sync) {
@@ -332,15 +335,15 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
 
     private Behavior<Command> onComputed(Computed m) {
         long id = m.workId();
-        numericsNanos += m.numericsNanos();
-        computations += m.computations();
-        hypergradients++;
         if (id > Integer.MAX_VALUE) {
             throw new IllegalStateException("work id overflow");
         }
         if (finishing) {
-            return this;   // the run is over: results still in flight are not used
+            return this;   // the run is over: results still in flight are not used (nor counted)
         }
+        numericsNanos += m.numericsNanos();
+        computations += m.computations();
+        hypergradients++;
         if (received.get((int) id) || m.refinement() < expectedRefinement.getOrDefault(id, 0)) {
             count("duplicates");
             return this;
@@ -414,6 +417,9 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
 
     private void afterSyncStep(StepMetrics line) {
         boolean last = done();
+        if (last || stopRequested) {
+            trainingEndNanos = System.nanoTime();
+        }
         boolean validateNow = runtime.validation() && !stopRequested
                 && ((setup.spec().train().validateEvery() > 0 && steps % setup.spec().train().validateEvery() == 0) || last);
         Runnable next = () -> {
@@ -513,6 +519,7 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
                 certified, true, null, lowerCaps, cgCaps, meanStaleness, weight);
         boolean last = done();
         if (last || stopRequested) {
+            trainingEndNanos = System.nanoTime();
             sampler.tell(new Sampler.StopIssuing());
             finishing = true;
             Runnable end = () -> checkpoint(this::end);
@@ -588,7 +595,6 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
         if (m.round() != validationRound || afterValidation == null || !Double.isNaN(validationPsnrs[m.image()])) {
             return this;
         }
-        numericsNanos += m.numericsNanos();
         validationPsnrs[m.image()] = m.psnr();
         validationReceived++;
         if (validationReceived == validationPsnrs.length) {
@@ -766,7 +772,9 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
     }
 
     private void complete(boolean interrupted) {
-        setup.result().complete(new TrainingRuntime.Result(state.theta(), steps, computations, seconds(),
+        long end = trainingEndNanos != 0 ? trainingEndNanos : System.nanoTime();
+        double trainingSeconds = trainingStartNanos == 0 ? 0 : (end - trainingStartNanos) * 1e-9;
+        setup.result().complete(new TrainingRuntime.Result(state.theta(), steps, computations, seconds(), trainingSeconds,
                 lastPsnr, hypergradients, numericsNanos * 1e-9, counters.get("nonFinite"), counters.get("stale"),
                 counters.get("duplicates"), counters.get("refinements"), counters.get("abandoned"),
                 stalenessCount == 0 ? 0 : stalenessSum / stalenessCount, interrupted, runtime.solvers(),

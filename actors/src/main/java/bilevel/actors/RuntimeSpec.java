@@ -21,10 +21,12 @@ import java.util.Objects;
  * @param maxAttempts     failures of one sample before it is abandoned (≥ 1)
  * @param shutdownTimeout time for the last checkpoint on SIGTERM
  * @param validation      whether to compute validation PSNRs at all (benchmarks switch them off)
+ * @param prefetch        work items a solver holds at most (1 = strict pulling; 2 = the next one waits in
+ *                        its mailbox while it computes)
  */
 public record RuntimeSpec(Mode mode, int solvers, int group, UpperLevelStepper.Staleness staleness, double refineEta,
                           double refineFactor, int maxRefinements, long checkpointEvery, Duration workTimeout,
-                          int maxAttempts, Duration shutdownTimeout, boolean validation) {
+                          int maxAttempts, Duration shutdownTimeout, boolean validation, int prefetch) {
 
     /** Runtime mode. */
     public enum Mode {
@@ -68,6 +70,9 @@ public record RuntimeSpec(Mode mode, int solvers, int group, UpperLevelStepper.S
         if (workTimeout.isNegative() || workTimeout.isZero()) {
             throw new IllegalArgumentException("runtime.work-timeout must be positive, got " + workTimeout);
         }
+        if (prefetch < 1) {
+            throw new IllegalArgumentException("runtime.prefetch must be >= 1, got " + prefetch);
+        }
         if (maxAttempts < 1) {
             throw new IllegalArgumentException("runtime.max-attempts must be >= 1, got " + maxAttempts);
         }
@@ -75,36 +80,41 @@ public record RuntimeSpec(Mode mode, int solvers, int group, UpperLevelStepper.S
 
     public RuntimeSpec withMode(Mode m) {
         return new RuntimeSpec(m, solvers, group, staleness, refineEta, refineFactor, maxRefinements, checkpointEvery,
-                workTimeout, maxAttempts, shutdownTimeout, validation);
+                workTimeout, maxAttempts, shutdownTimeout, validation, prefetch);
     }
 
     public RuntimeSpec withSolvers(int n) {
         return new RuntimeSpec(mode, n, group, staleness, refineEta, refineFactor, maxRefinements, checkpointEvery,
-                workTimeout, maxAttempts, shutdownTimeout, validation);
+                workTimeout, maxAttempts, shutdownTimeout, validation, prefetch);
     }
 
     public RuntimeSpec withCheckpointEvery(long n) {
         return new RuntimeSpec(mode, solvers, group, staleness, refineEta, refineFactor, maxRefinements, n,
-                workTimeout, maxAttempts, shutdownTimeout, validation);
+                workTimeout, maxAttempts, shutdownTimeout, validation, prefetch);
     }
 
     public RuntimeSpec withValidation(boolean v) {
         return new RuntimeSpec(mode, solvers, group, staleness, refineEta, refineFactor, maxRefinements, checkpointEvery,
-                workTimeout, maxAttempts, shutdownTimeout, v);
+                workTimeout, maxAttempts, shutdownTimeout, v, prefetch);
     }
 
     public RuntimeSpec withGroup(int g) {
         return new RuntimeSpec(mode, solvers, g, staleness, refineEta, refineFactor, maxRefinements, checkpointEvery,
-                workTimeout, maxAttempts, shutdownTimeout, validation);
+                workTimeout, maxAttempts, shutdownTimeout, validation, prefetch);
     }
 
     public RuntimeSpec withRefine(double eta, double factor, int max) {
         return new RuntimeSpec(mode, solvers, group, staleness, eta, factor, max, checkpointEvery, workTimeout,
-                maxAttempts, shutdownTimeout, validation);
+                maxAttempts, shutdownTimeout, validation, prefetch);
+    }
+
+    public RuntimeSpec withPrefetch(int p) {
+        return new RuntimeSpec(mode, solvers, group, staleness, refineEta, refineFactor, maxRefinements, checkpointEvery,
+                workTimeout, maxAttempts, shutdownTimeout, validation, p);
     }
 
     public RuntimeSpec withWorkTimeout(Duration t) {
         return new RuntimeSpec(mode, solvers, group, staleness, refineEta, refineFactor, maxRefinements, checkpointEvery,
-                t, maxAttempts, shutdownTimeout, validation);
+                t, maxAttempts, shutdownTimeout, validation, prefetch);
     }
 }

@@ -26,8 +26,10 @@ import java.util.TreeMap;
 
 /**
  * The Sampler draws the minibatches (epoch order, seeded: {@link MinibatchSampler}) and hands the work
- * items to solvers that ask for work (work pulling: a solver asks when it is free, so no solver is
- * flooded and a slow one simply gets fewer items). It is the owner of every work item until the
+ * items to solvers that ask for work (work pulling: a solver asks when it starts and whenever it has
+ * answered an item, so no solver is flooded and a slow one simply gets fewer items). A solver holds up
+ * to {@code runtime.prefetch} unanswered items, so that the next one is already in its mailbox when it
+ * finishes one (the request round trip is not on the critical path). It is the owner of every work item until the
  * Optimizer reports it {@link Settled}: an item whose solver failed ({@link SolverFailed}), stopped
  * (watched) or did not answer within the work timeout is issued again, so no sample is lost; the
  * Optimizer ignores the second answer of an item (items have ids), so none is counted twice.
@@ -237,7 +239,9 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
 
     private final Map<Integer, ActorRef<Solver.Command>> solvers = new HashMap<>();
     private final Map<Integer, Set<Long>> pulled = new HashMap<>();
+    /** Solvers with room for another pulled item (fewer than {@code prefetch} unanswered). */
     private final Set<Integer> idle = new LinkedHashSet<>();
+    private final int prefetch;
     private final Set<Integer> dead = new HashSet<>();
 
     private boolean issuing;
@@ -263,6 +267,7 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
         this.solverCount = runtime.solvers();
         this.workTimeout = runtime.workTimeout();
         this.maxAttempts = runtime.maxAttempts();
+        this.prefetch = runtime.prefetch();
         this.minibatches = minibatches;
         this.plan = minibatches.plan();
         this.position = start.position();
@@ -314,7 +319,7 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
         if (done != null && done.assigned == m.solverId()) {
             done.computed = true;   // answered: no deadline while the Optimizer decides
         }
-        if (mine.isEmpty() && !dead.contains(m.solverId())) {
+        if (mine.size() < prefetch && !dead.contains(m.solverId())) {
             idle.add(m.solverId());
         }
         dispatch();
@@ -553,10 +558,13 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
         Iterator<Integer> it = idle.iterator();
         while (it.hasNext()) {
             int s = it.next();
-            Item item = nextFor(s);
-            if (item != null) {
-                it.remove();
+            Set<Long> mine = pulled.computeIfAbsent(s, x -> new HashSet<>());
+            Item item;
+            while (mine.size() < prefetch && (item = nextFor(s)) != null) {
                 assign(item, s);
+            }
+            if (mine.size() >= prefetch) {
+                it.remove();
             }
         }
     }
@@ -612,8 +620,10 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
     private void assign(Item item, int s) {
         item.assigned = s;
         item.computed = false;
-        item.deadline = System.nanoTime() + workTimeout.toNanos();
-        pulled.computeIfAbsent(s, x -> new HashSet<>()).add(item.id);
+        Set<Long> mine = pulled.computeIfAbsent(s, x -> new HashSet<>());
+        mine.add(item.id);
+        // a prefetched item waits behind the solver's others
+        item.deadline = System.nanoTime() + mine.size() * workTimeout.toNanos();
         ActorRef<Solver.Command> solver = solvers.get(s);
         if (item.validation) {
             solver.tell(item.validate);

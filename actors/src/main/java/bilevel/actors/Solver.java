@@ -279,7 +279,7 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
         currentSample = t.sample();
         faults.beforeCompute(id, t);
         SampleSolver solver = env.sampleSolver(id);
-        long t0 = System.nanoTime();
+        long t0 = System.nanoTime();   // numerics: binding θ and the hypergradient
         Hypergradient hg = solver.hypergradient(bind(t.thetaNoCopy(), t.version()), t.sample(), t.epsilon(), t.delta());
         long nanos = System.nanoTime() - t0;
         double[] z = hg.z();

@@ -55,7 +55,10 @@ public final class TrainingRuntime {
     /**
      * What a run produced.
      *
-     * @param numericsSeconds  time the solvers spent in the numerics (summed over solvers)
+     * @param seconds          wall time of the run (including earlier processes of a resumed run)
+     * @param trainingSeconds  wall time of this process from the first work item to the last update
+     *                         (without the initial validation, the final validation and checkpoint)
+     * @param numericsSeconds  time the solvers spent in the numerics for the results used (summed over solvers)
      * @param meanStaleness    async: mean staleness of the updates
      * @param interrupted      stopped by a signal (a checkpoint was written; no model file)
      * @param checkpoints      number of the last checkpoint written
@@ -64,7 +67,8 @@ public final class TrainingRuntime {
      * @param timeouts         work items that timed out
      * @param appliedPerSample how often each sample's hypergradient went into θ in this process
      */
-    public record Result(double[] theta, long steps, long computations, double seconds, double validationPsnr,
+    public record Result(double[] theta, long steps, long computations, double seconds, double trainingSeconds,
+                         double validationPsnr,
                          long hypergradients, double numericsSeconds, long nonFinite, long stale, long duplicates,
                          long refinements, long abandoned, double meanStaleness, boolean interrupted, int solvers,
                          String mode, long checkpoints, long reissued, long solverFailures, long timeouts,

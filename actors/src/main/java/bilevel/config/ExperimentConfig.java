@@ -196,7 +196,7 @@ public final class ExperimentConfig {
                             r.getLong("staleness.max")),
                     r.getDouble("refine.eta"), r.getDouble("refine.factor"), r.getInt("refine.max"),
                     r.getLong("checkpoint-every"), r.getDuration("work-timeout"), r.getInt("max-attempts"),
-                    r.getDuration("shutdown-timeout"), true);
+                    r.getDuration("shutdown-timeout"), true, r.getInt("prefetch"));
         } catch (ConfigException e) {
             throw new ConfigError("bad config value: " + oneLine(e.getMessage()));
         } catch (IllegalArgumentException e) {

@@ -26,7 +26,7 @@ final class Fixtures {
 
     static RuntimeSpec runtime(RuntimeSpec.Mode mode, int solvers) {
         return new RuntimeSpec(mode, solvers, 3, new UpperLevelStepper.Staleness(UpperLevelStepper.Policy.WEIGHT, 8),
-                0, 0.5, 2, 0, Duration.ofMinutes(2), 3, Duration.ofSeconds(30), true);
+                0, 0.5, 2, 0, Duration.ofMinutes(2), 3, Duration.ofSeconds(30), true, 2);
     }
 
     /** The runtime's Akka settings, as the tests' actor systems must be given them explicitly. */

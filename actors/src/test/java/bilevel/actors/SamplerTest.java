@@ -58,7 +58,7 @@ class SamplerTest {
 
     @Test
     void syncBatchGoesToHomeSolversAndFailedWorkIsIssuedAgain() {
-        RuntimeSpec rt = Fixtures.runtime(RuntimeSpec.Mode.SYNC, 2);
+        RuntimeSpec rt = Fixtures.runtime(RuntimeSpec.Mode.SYNC, 2).withPrefetch(1);
         MinibatchSampler mb = minibatches();
         ActorRef<Sampler.Command> sampler = kit.spawn(Sampler.create(rt, mb, Sampler.Start.fresh(5)));
         TestProbe<Solver.Command> s0 = kit.createTestProbe(Solver.Command.class);
@@ -114,8 +114,27 @@ class SamplerTest {
     }
 
     @Test
+    void prefetchKeepsTheNextItemWaitingAtTheSolver() {
+        RuntimeSpec rt = Fixtures.runtime(RuntimeSpec.Mode.ASYNC, 1).withPrefetch(2);
+        ActorRef<Sampler.Command> sampler = kit.spawn(Sampler.create(rt, minibatches(), Sampler.Start.fresh(5)));
+        TestProbe<Solver.Command> p0 = kit.createTestProbe(Solver.Command.class);
+        TestProbe<Optimizer.Command> optimizer = kit.createTestProbe(Optimizer.Command.class);
+        sampler.tell(new Sampler.RequestWork(0, p0.ref(), -1));
+        sampler.tell(new Sampler.UpdateTheta(0, THETA, 0, 1e-2, 1e-2, optimizer.ref()));
+        Solver.Task a = ((Solver.Compute) p0.receiveMessage(Duration.ofSeconds(3))).task();
+        Solver.Task b = ((Solver.Compute) p0.receiveMessage(Duration.ofSeconds(3))).task();
+        p0.expectNoMessage(Duration.ofMillis(100));   // two at most
+        sampler.tell(new Sampler.RequestWork(0, p0.ref(), a.workId()));
+        Solver.Task c = ((Solver.Compute) p0.receiveMessage(Duration.ofSeconds(3))).task();
+        p0.expectNoMessage(Duration.ofMillis(100));
+        int[] order = minibatches().order(5, 0);
+        assertArrayEquals(new int[]{order[0], order[1], order[2]}, new int[]{a.sample(), b.sample(), c.sample()},
+                "epoch order");
+    }
+
+    @Test
     void workOfAStoppedOrSilentSolverGoesToAnother() {
-        RuntimeSpec rt = Fixtures.runtime(RuntimeSpec.Mode.ASYNC, 2).withWorkTimeout(Duration.ofMillis(400));
+        RuntimeSpec rt = Fixtures.runtime(RuntimeSpec.Mode.ASYNC, 2).withWorkTimeout(Duration.ofMillis(400)).withPrefetch(1);
         ActorRef<Sampler.Command> sampler = kit.spawn(Sampler.create(rt, minibatches(), Sampler.Start.fresh(5)));
         TestProbe<Solver.Command> p0 = kit.createTestProbe(Solver.Command.class);
         TestProbe<Solver.Command> p1 = kit.createTestProbe(Solver.Command.class);
