@@ -40,8 +40,9 @@ import java.util.TreeMap;
  * to its home solver once it has restarted; after a timeout, or when its home is gone, to any solver.
  *
  * <p><b>Async mode.</b> Items are drawn lazily when a solver asks, at the newest θ
- * ({@link UpdateTheta}), in epoch order; any solver takes any item. Validation items go first in both
- * modes.
+ * ({@link UpdateTheta}), batch by batch in epoch order; within a batch a solver preferably gets the
+ * samples whose warm starts it holds (i mod n), and steals the others when it has none left. Validation
+ * items go first in both modes.
  */
 public final class Sampler extends AbstractBehavior<Sampler.Command> {
 
@@ -154,7 +155,7 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
     public record Snapshot(long checkpoint, ActorRef<Optimizer.Command> replyTo) implements Command {
     }
 
-    /** Async: stop drawing new training items and drop queued ones (the run is over). */
+    /** The run is over: hand out no more training items (they stay recorded for a last snapshot). */
     public record StopIssuing() implements Command {
     }
 
@@ -226,7 +227,7 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
 
     private MinibatchSampler.Position position;          // next batch to draw
     private MinibatchSampler.Batch currentBatch;         // async: batch being handed out
-    private MinibatchSampler.Position currentBatchStart;
+    private boolean[] taken;                             // async: which of its samples are handed out
     private int consumed;
     private long nextWorkId;
     private final Deque<Integer> owed = new ArrayDeque<>();
@@ -245,6 +246,7 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
     private final Set<Integer> dead = new HashSet<>();
 
     private boolean issuing;
+    private boolean stopped;
     private double[] theta;
     private long version;
     private long step;
@@ -276,10 +278,11 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
             owed.add(s);
         }
         if (start.consumed() > 0) {
-            currentBatchStart = position;
             currentBatch = minibatches.next(position);
             position = currentBatch.next();
-            consumed = start.consumed();
+            taken = new boolean[currentBatch.indices().length];
+            consumed = Math.min(start.consumed(), taken.length);
+            java.util.Arrays.fill(taken, 0, consumed, true);
         }
         Duration tick = workTimeout.dividedBy(4);
         if (tick.compareTo(Duration.ofSeconds(1)) > 0) {
@@ -460,21 +463,27 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
             ids.add(-1L);
             samples.add(s);
         }
-        MinibatchSampler.Position p = currentBatch != null ? currentBatchStart : position;
+        // the untaken rest of the current batch is owed too; the position is after the batch
+        if (currentBatch != null) {
+            int[] indices = currentBatch.indices();
+            for (int j = 0; j < indices.length; j++) {
+                if (!taken[j]) {
+                    ids.add(-1L);
+                    samples.add(indices[j]);
+                }
+            }
+        }
+        MinibatchSampler.Position p = position;
         m.replyTo().tell(new Optimizer.SamplerState(m.checkpoint(), p.epoch(), p.index(), p.seed(),
-                currentBatch != null ? consumed : 0, nextWorkId, ids.stream().mapToLong(Long::longValue).toArray(),
+                0, nextWorkId, ids.stream().mapToLong(Long::longValue).toArray(),
                 samples.stream().mapToInt(Integer::intValue).toArray(), reissued, solverFailures, timeouts));
         return this;
     }
 
     private Behavior<Command> onStopIssuing(StopIssuing m) {
+        // training items stay recorded (a last snapshot lists them as owed); only validation is served now
         issuing = false;
-        owed.clear();
-        for (Item item : new ArrayList<>(items.values())) {
-            if (!item.validation && item.assigned < 0) {
-                items.remove(item.id);
-            }
-        }
+        stopped = true;
         return this;
     }
 
@@ -574,6 +583,9 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
         if (item == null) {
             item = poll(priorityAny);
         }
+        if (item == null && stopped) {
+            return null;
+        }
         if (item == null) {
             item = poll(home.get(s));
         }
@@ -581,7 +593,7 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
             item = poll(any);
         }
         if (item == null && mode == RuntimeSpec.Mode.ASYNC && issuing && theta != null) {
-            item = drawNew();
+            item = drawNew(s);
         }
         return item;
     }
@@ -597,19 +609,46 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
         return null;
     }
 
-    /** Async: the next sample (owed ones first, then epoch order) as a new item at the newest θ. */
-    private Item drawNew() {
-        int sample;
-        if (!owed.isEmpty()) {
+    /**
+     * Async: a new item at the newest θ for solver {@code s}: owed samples first, then the current batch
+     * of the epoch order. Within them a sample whose warm start solver {@code s} holds (sample ≡ s mod n,
+     * the solver that computed it last time, unless it was stolen) is preferred; otherwise the first one
+     * is taken (work stealing). Every sample is still handed out exactly once per epoch.
+     */
+    private Item drawNew(int s) {
+        int sample = -1;
+        for (Iterator<Integer> it = owed.iterator(); it.hasNext() && sample < 0; ) {
+            int candidate = it.next();
+            if (Math.floorMod(candidate, solverCount) == s) {
+                sample = candidate;
+                it.remove();
+            }
+        }
+        if (sample < 0 && !owed.isEmpty()) {
             sample = owed.poll();
-        } else {
-            if (currentBatch == null || consumed >= currentBatch.indices().length) {
-                currentBatchStart = position;
+        }
+        if (sample < 0) {
+            if (currentBatch == null || consumed >= taken.length) {
                 currentBatch = minibatches.next(position);
                 position = currentBatch.next();
+                taken = new boolean[currentBatch.indices().length];
                 consumed = 0;
             }
-            sample = currentBatch.indices()[consumed++];
+            int[] indices = currentBatch.indices();
+            int pick = -1;
+            for (int j = 0; j < indices.length && pick < 0; j++) {
+                if (!taken[j] && Math.floorMod(indices[j], solverCount) == s) {
+                    pick = j;
+                }
+            }
+            for (int j = 0; j < indices.length && pick < 0; j++) {
+                if (!taken[j]) {
+                    pick = j;
+                }
+            }
+            taken[pick] = true;
+            consumed++;
+            sample = indices[pick];
         }
         Item item = new Item(nextWorkId, task(nextWorkId, sample, 0, 1), -1, optimizer);
         nextWorkId++;

@@ -144,6 +144,11 @@ class SamplerTest {
         sampler.tell(new Sampler.UpdateTheta(0, THETA, 0, 1e-2, 1e-2, optimizer.ref()));
         Solver.Task lost = ((Solver.Compute) p0.receiveMessage(Duration.ofSeconds(3))).task();
         kit.stop(doomed);
+        optimizer.awaitAssert(Duration.ofSeconds(10), Duration.ofMillis(50), () -> {
+            sampler.tell(new Sampler.Snapshot(0, optimizer.ref()));
+            assertEquals(1, optimizer.expectMessageClass(Optimizer.SamplerState.class).reissued(), "watched: re-queued");
+            return null;
+        });
         // the other solver arrives and gets the orphaned item first (owed work before new samples)
         sampler.tell(new Sampler.RequestWork(1, p1.ref(), -1));
         Solver.Task taken = ((Solver.Compute) p1.receiveMessage(Duration.ofSeconds(3))).task();
@@ -160,7 +165,8 @@ class SamplerTest {
             assertEquals(2, x.timeouts(), "the items of the two silent solvers timed out");
             return x;
         });
-        assertEquals(2, st.pendingSamples().length, "the timed-out and the fresh item: owed until settled");
+        // owed: the timed-out item, the fresh one (both unsettled) and the untaken rest of the batch of 3
+        assertEquals(3, st.pendingSamples().length, java.util.Arrays.toString(st.pendingSamples()));
         sampler.tell(new Sampler.RequestWork(2, p2.ref(), fresh.workId()));
         Solver.Task retried = ((Solver.Compute) p2.receiveMessage(Duration.ofSeconds(5))).task();
         assertEquals(lost.workId(), retried.workId(), "timed-out item re-issued before new samples");

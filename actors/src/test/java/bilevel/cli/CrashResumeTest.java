@@ -13,6 +13,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -78,6 +79,45 @@ class CrashResumeTest {
             assertEquals(i, json.readTree(lines.get(i)).get("step").asInt());
         }
         assertEquals(metricsWithoutTime(whole), metricsWithoutTime(killed));
+    }
+
+    @Test
+    void sigtermWritesACheckpointAndAnAsyncRunResumes() throws Exception {
+        Path run = dir.resolve("terminated");
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        ProcessBuilder pb = new ProcessBuilder(java, "-Xmx1g", "-cp", System.getProperty("java.class.path"),
+                "bilevel.cli.Main", "train", "--config", TrainCommandTest.tinyConfig().toString(), "--out", run.toString(),
+                "--mode", "async", "--set", "train.max-steps=" + STEPS, "--set", "runtime.checkpoint-every=0")
+                .redirectErrorStream(true).redirectOutput(dir.resolve("terminated.log").toFile());
+        pb.environment().put("OMP_NUM_THREADS", "1");
+        Process p = pb.start();
+        Path metrics = run.resolve("metrics.jsonl");
+        long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
+        while (p.isAlive() && System.nanoTime() < deadline
+                && (!Files.exists(metrics) || Files.readAllLines(metrics).size() < 2)) {
+            Thread.sleep(20);
+        }
+        assertTrue(p.isAlive(), "the run ended before it could be stopped:\n" + Files.readString(dir.resolve("terminated.log")));
+        p.destroy();   // SIGTERM: the shutdown hook finishes the step and writes a checkpoint
+        assertTrue(p.waitFor(2, TimeUnit.MINUTES));
+        String log = Files.readString(dir.resolve("terminated.log"));
+        assertEquals(143, p.exitValue(), log);
+        assertTrue(log.contains("checkpoint written; continue with: bilevel resume"), log);
+        assertFalse(Files.exists(run.resolve("model.json")));
+        CheckpointStore.Loaded last = new CheckpointStore(run.resolve("checkpoints")).latestValid().orElseThrow();
+        long steps = last.checkpoint().steps();
+        assertTrue(steps >= 2 && steps < Integer.parseInt(STEPS), "checkpoint at step " + steps);
+        assertEquals(steps, Files.readAllLines(metrics).size(), "one metrics line per update in the checkpoint");
+
+        Cli.Run resume = Cli.run("resume", run.toString(), "--quiet");
+        assertEquals(Main.EXIT_OK, resume.code(), resume.err());
+        List<String> lines = Files.readAllLines(metrics);
+        assertEquals(Integer.parseInt(STEPS), lines.size());
+        ObjectMapper json = new ObjectMapper();
+        for (int i = 0; i < lines.size(); i++) {
+            assertEquals(i, json.readTree(lines.get(i)).get("step").asInt());
+        }
+        assertTrue(Arrays.stream(ModelFile.read(run.resolve("model.json")).theta()).allMatch(Double::isFinite));
     }
 
     /** The metrics lines without the wall-clock field. */
