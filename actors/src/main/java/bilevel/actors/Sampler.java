@@ -226,9 +226,9 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
     private final CropPlan plan;
 
     private MinibatchSampler.Position position;          // next batch to draw
-    private MinibatchSampler.Batch currentBatch;         // async: batch being handed out
-    private boolean[] taken;                             // async: which of its samples are handed out
-    private int consumed;
+    /** Async: untaken samples of the drawn batches in epoch order, as (sample, batch number). */
+    private final List<long[]> window = new ArrayList<>();
+    private long drawnBatches;
     private long nextWorkId;
     private final Deque<Integer> owed = new ArrayDeque<>();
 
@@ -278,11 +278,8 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
             owed.add(s);
         }
         if (start.consumed() > 0) {
-            currentBatch = minibatches.next(position);
-            position = currentBatch.next();
-            taken = new boolean[currentBatch.indices().length];
-            consumed = Math.min(start.consumed(), taken.length);
-            java.util.Arrays.fill(taken, 0, consumed, true);
+            int[] indices = drawBatch();
+            window.subList(0, Math.min(start.consumed(), indices.length)).clear();
         }
         Duration tick = workTimeout.dividedBy(4);
         if (tick.compareTo(Duration.ofSeconds(1)) > 0) {
@@ -463,15 +460,10 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
             ids.add(-1L);
             samples.add(s);
         }
-        // the untaken rest of the current batch is owed too; the position is after the batch
-        if (currentBatch != null) {
-            int[] indices = currentBatch.indices();
-            for (int j = 0; j < indices.length; j++) {
-                if (!taken[j]) {
-                    ids.add(-1L);
-                    samples.add(indices[j]);
-                }
-            }
+        // the untaken samples of the drawn batches are owed too; the position is after the last drawn batch
+        for (long[] entry : window) {
+            ids.add(-1L);
+            samples.add((int) entry[0]);
         }
         MinibatchSampler.Position p = position;
         m.replyTo().tell(new Optimizer.SamplerState(m.checkpoint(), p.epoch(), p.index(), p.seed(),
@@ -609,11 +601,15 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
         return null;
     }
 
+    /** Batches the async draw looks ahead for a sample whose warm start the asking solver holds. */
+    static final int LOOKAHEAD_BATCHES = 2;
+
     /**
-     * Async: a new item at the newest θ for solver {@code s}: owed samples first, then the current batch
-     * of the epoch order. Within them a sample whose warm start solver {@code s} holds (sample ≡ s mod n,
-     * the solver that computed it last time, unless it was stolen) is preferred; otherwise the first one
-     * is taken (work stealing). Every sample is still handed out exactly once per epoch.
+     * Async: a new item at the newest θ for solver {@code s}: owed samples first, then the drawn batches
+     * of the epoch order. A sample whose warm start solver {@code s} holds (sample ≡ s mod n, the solver
+     * that computed it last time unless it was stolen) is preferred, looking ahead up to
+     * {@value #LOOKAHEAD_BATCHES} batches; otherwise the oldest one is taken (work stealing). Every sample
+     * is still handed out exactly once per epoch.
      */
     private Item drawNew(int s) {
         int sample = -1;
@@ -627,33 +623,39 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
         if (sample < 0 && !owed.isEmpty()) {
             sample = owed.poll();
         }
-        if (sample < 0) {
-            if (currentBatch == null || consumed >= taken.length) {
-                currentBatch = minibatches.next(position);
-                position = currentBatch.next();
-                taken = new boolean[currentBatch.indices().length];
-                consumed = 0;
-            }
-            int[] indices = currentBatch.indices();
-            int pick = -1;
-            for (int j = 0; j < indices.length && pick < 0; j++) {
-                if (!taken[j] && Math.floorMod(indices[j], solverCount) == s) {
-                    pick = j;
+        while (sample < 0) {
+            for (int j = 0; j < window.size(); j++) {
+                if (Math.floorMod(window.get(j)[0], solverCount) == s) {
+                    sample = (int) window.remove(j)[0];
+                    break;
                 }
             }
-            for (int j = 0; j < indices.length && pick < 0; j++) {
-                if (!taken[j]) {
-                    pick = j;
-                }
+            if (sample >= 0) {
+                break;
             }
-            taken[pick] = true;
-            consumed++;
-            sample = indices[pick];
+            long batchesInWindow = window.isEmpty() ? 0 : drawnBatches - window.get(0)[1];
+            if (batchesInWindow < LOOKAHEAD_BATCHES) {
+                drawBatch();
+            } else {
+                sample = (int) window.remove(0)[0];   // steal the oldest
+            }
         }
         Item item = new Item(nextWorkId, task(nextWorkId, sample, 0, 1), -1, optimizer);
         nextWorkId++;
         items.put(item.id, item);
         return item;
+    }
+
+    /** Draws the batch at the position into the window; returns its samples. */
+    private int[] drawBatch() {
+        MinibatchSampler.Batch batch = minibatches.next(position);
+        position = batch.next();
+        int[] indices = batch.indices();
+        for (int i : indices) {
+            window.add(new long[]{i, drawnBatches});
+        }
+        drawnBatches++;
+        return indices;
     }
 
     private void assign(Item item, int s) {
