@@ -30,6 +30,7 @@ import java.util.concurrent.Callable;
         description = "Learn image-reconstruction regularizers by bilevel optimization with inexact hypergradients.",
         subcommands = {
                 TrainCommand.class,
+                bilevel.cli.train.ResumeCommand.class,
                 SummarizeCommand.class,
                 BenchCommand.class,
                 EvalCommand.class,

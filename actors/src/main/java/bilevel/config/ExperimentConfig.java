@@ -1,6 +1,8 @@
 package bilevel.config;
 
+import bilevel.actors.RuntimeSpec;
 import bilevel.numerics.train.TrainingSpec;
+import bilevel.numerics.train.UpperLevelStepper;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigException;
 import com.typesafe.config.ConfigFactory;
@@ -182,6 +184,35 @@ public final class ExperimentConfig {
                             new TrainingSpec.MaidSpec(maid.getDouble("eta"), maid.getDouble("rho"), maid.getDouble("c"),
                                     maid.getDouble("nu-dec"), maid.getDouble("nu-inc"), maid.getDouble("step-growth"),
                                     maid.getInt("max-backtracks"), maid.getDouble("alpha0"), maid.getDouble("eps0"))));
+        } catch (ConfigException e) {
+            throw new ConfigError("bad config value: " + oneLine(e.getMessage()));
+        } catch (IllegalArgumentException e) {
+            throw new ConfigError("bad config value: " + oneLine(e.getMessage()));
+        }
+    }
+
+    /**
+     * The {@code runtime} section of a merged {@code bilevel} section as a {@link RuntimeSpec};
+     * {@code runtime.solvers = 0} means one solver per available core, {@code runtime.group = 0} the
+     * minibatch size.
+     */
+    public static RuntimeSpec toRuntimeSpec(Config c) {
+        try {
+            Config r = c.getConfig("runtime");
+            int solvers = r.getInt("solvers");
+            if (solvers == 0) {
+                solvers = Runtime.getRuntime().availableProcessors();
+            }
+            int group = r.getInt("group");
+            if (group == 0) {
+                group = c.getInt("train.batch");
+            }
+            return new RuntimeSpec(RuntimeSpec.Mode.parse(r.getString("mode")), solvers, group,
+                    new UpperLevelStepper.Staleness(UpperLevelStepper.Policy.parse(r.getString("staleness.policy")),
+                            r.getLong("staleness.max")),
+                    r.getDouble("refine.eta"), r.getDouble("refine.factor"), r.getInt("refine.max"),
+                    r.getLong("checkpoint-every"), r.getDuration("work-timeout"), r.getInt("max-attempts"),
+                    r.getDuration("shutdown-timeout"), true, r.getInt("prefetch"));
         } catch (ConfigException e) {
             throw new ConfigError("bad config value: " + oneLine(e.getMessage()));
         } catch (IllegalArgumentException e) {

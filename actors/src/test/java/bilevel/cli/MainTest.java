@@ -80,7 +80,7 @@ class MainTest {
 
     @Test
     void missingCommandIsAUsageError() {
-        assertUsageError(Cli.run(), "missing command: choose one of train, summarize, bench");
+        assertUsageError(Cli.run(), "missing command: choose one of train, resume, summarize, bench");
         assertUsageError(Cli.run("bench"), "missing command: choose one of kernels");
     }
 

@@ -13,6 +13,7 @@ import java.util.concurrent.Callable;
         description = "Benchmarks.",
         subcommands = {
                 BenchKernelsCommand.class,
+                BenchThroughputCommand.class,
         })
 public final class BenchCommand implements Callable<Integer> {
 

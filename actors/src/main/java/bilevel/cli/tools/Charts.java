@@ -26,7 +26,7 @@ import java.util.TreeMap;
  *
  * <p>Charts: the upper loss and the validation PSNR against total computations and against wall time;
  * the schedules ε_k, δ_k, α_k against the step; the hypergradient error bound against ‖z‖; and, when the
- * metrics have a {@code staleness} field, its histogram. Values a logarithmic axis cannot show (≤ 0, NaN,
+ * metrics have a {@code staleness} field with a non-zero value (asynchronous runs), its histogram. Values a logarithmic axis cannot show (≤ 0, NaN,
  * ∞) are left out, and said so in the chart's note.
  */
 final class Charts {
@@ -104,6 +104,8 @@ final class Charts {
             List<Double> staleness = log.values("staleness");
             if (staleness.isEmpty()) {
                 notes.add("the metrics' staleness field holds no numbers: its histogram is left out");
+            } else if (staleness.stream().allMatch(v -> v == 0.0)) {
+                notes.add("every hypergradient was applied to the θ it was computed at (synchronous run): no staleness histogram");
             } else {
                 add(out, notes, "staleness.png", "Staleness of the applied hypergradients", () -> histogram(staleness));
             }

@@ -22,7 +22,7 @@ import java.util.concurrent.Callable;
         description = {
                 "Draw PNG charts of a run's metrics (DIR/metrics.jsonl): loss and validation PSNR vs total computations "
                         + "and vs wall time, the schedules ε_k, δ_k, α_k, the hypergradient error bound vs ‖z‖, and a "
-                        + "staleness histogram when the metrics have a staleness field.",
+                        + "staleness histogram for asynchronous runs (metrics with a non-zero staleness).",
                 "Works on a running or crashed run (an incomplete last line is skipped). Needs no display.",
         })
 public final class PlotCommand implements Callable<Integer> {

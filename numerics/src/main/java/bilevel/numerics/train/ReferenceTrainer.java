@@ -125,7 +125,8 @@ public final class ReferenceTrainer {
         }
     }
 
-    private UpperOptimizer optimizer(Regularizer reg) {
+    /** The upper-level optimizer of {@code train.method} (isgd or adam) with the step-size schedule and P = reg.project. */
+    public UpperOptimizer optimizer(Regularizer reg) {
         Schedule step = Schedule.parse(spec.train().step());
         return switch (spec.train().method()) {
             case "isgd" -> new Sgd(step, reg::project);
@@ -134,26 +135,30 @@ public final class ReferenceTrainer {
         };
     }
 
-    private boolean done(long steps, long computations) {
+    /** Whether a run with this many steps and computations has reached its budget or step limit. */
+    public boolean done(long steps, long computations) {
         TrainingSpec.TrainSpec t = spec.train();
         return (t.budget() > 0 && computations >= t.budget()) || (t.maxSteps() > 0 && steps >= t.maxSteps());
     }
 
+    /** The pure upper-level state machine of the stochastic methods (shared with the actor runtime's sync mode). */
+    public UpperLevelStepper stepper(Regularizer reg) {
+        return new UpperLevelStepper(optimizer(reg), UpperLevelStepper.Staleness.synchronous());
+    }
+
     private Result runStochastic(Regularizer reg, double[] theta0, TrainingData data, SampleSolver solver,
                                  Consumer<StepMetrics> sink) {
-        UpperOptimizer opt = optimizer(reg);
+        UpperLevelStepper stepper = stepper(reg);
         Schedule accuracy = Schedule.parse(spec.train().accuracy());
         Schedule cg = Schedule.parseTied(spec.train().cgTolerance(), accuracy);
-        Schedule step = Schedule.parse(spec.train().step());
         MinibatchSampler sampler = new MinibatchSampler(data.plan(), spec.train().batch());
         MinibatchSampler.Position position = sampler.start(spec.seed());
-        double[] theta = theta0.clone();
-        UpperOptimizer.State state = opt.init(reg.numParams());
+        UpperLevelStepper.State state = stepper.init(theta0);
         long computations = 0;
         long hypergradients = 0;
         double hypergradientSeconds = 0;
         long start = System.nanoTime();
-        double psnr = validate(reg, theta, solver, data);
+        double psnr = validate(reg, theta0, solver, data);
         long k = 0;
         while (!done(k, computations)) {
             double eps = accuracy.at(k);
@@ -167,7 +172,7 @@ public final class ReferenceTrainer {
             boolean certified = true;
             int lowerCaps = 0;
             int cgCaps = 0;
-            try (Regularizer.Instance inst = reg.bind(theta, dataType())) {
+            try (Regularizer.Instance inst = reg.bind(state.theta(), dataType())) {
                 for (int index : indices) {
                     long t0 = System.nanoTime();
                     Hypergradient hg = solver.hypergradient(inst, index, eps, delta);
@@ -179,33 +184,28 @@ public final class ReferenceTrainer {
                     certified &= hg.certified();
                     lowerCaps += hg.lowerLevel().reachedIterationCap() ? 1 : 0;
                     cgCaps += hg.linearSolve().reachedIterationCap() ? 1 : 0;
-                    for (int i = 0; i < z.length; i++) {
-                        z[i] += hg.z(i) / indices.length;
-                    }
+                    UpperLevelStepper.addMean(z, hg.z(), indices.length);
                 }
             }
-            for (double v : z) {
-                if (!Double.isFinite(v)) {
-                    throw new TrainingException("non-finite hypergradient at step " + k
-                            + " (the lower level diverged?); try a smaller step size");
-                }
+            if (!UpperLevelStepper.finite(z)) {
+                throw new TrainingException("non-finite hypergradient at step " + k
+                        + " (the lower level diverged?); try a smaller step size");
             }
-            UpperOptimizer.Step s = opt.step(theta, state, z, 1.0);
-            theta = s.theta();
-            state = s.state();
+            double alpha = stepper.stepSize(state);
+            state = stepper.apply(state, z, state.version()).state();
             boolean validateNow = spec.train().validateEvery() > 0 && (k + 1) % spec.train().validateEvery() == 0;
             boolean last = done(k + 1, computations);
             Double val = null;
             if (validateNow || last) {
-                psnr = validate(reg, theta, solver, data);
+                psnr = validate(reg, state.theta(), solver, data);
                 val = psnr;
             }
-            sink.accept(new StepMetrics(k, computations, (System.nanoTime() - start) * 1e-9, loss, eps, delta, step.at(k),
-                    norm(z), bound, certified, true, val, lowerCaps, cgCaps));
+            sink.accept(new StepMetrics(k, computations, (System.nanoTime() - start) * 1e-9, loss, eps, delta, alpha,
+                    UpperLevelStepper.norm(z), bound, certified, true, val, lowerCaps, cgCaps));
             k++;
         }
         double seconds = (System.nanoTime() - start) * 1e-9;
-        return new Result(theta, k, computations, seconds, psnr, hypergradientSeconds / Math.max(1, hypergradients),
+        return new Result(state.theta(), k, computations, seconds, psnr, hypergradientSeconds / Math.max(1, hypergradients),
                 hypergradients);
     }
 
@@ -328,13 +328,5 @@ public final class ReferenceTrainer {
             }
         }
         return sum / data.validation().size();
-    }
-
-    private static double norm(double[] v) {
-        double s = 0;
-        for (double x : v) {
-            s += x * x;
-        }
-        return Math.sqrt(s);
     }
 }

@@ -183,6 +183,53 @@ public final class SampleSolver implements AutoCloseable {
         }
     }
 
+    /**
+     * Drops training sample {@code index}'s warm start (e.g. after a non-finite result), so that its next
+     * hypergradient starts cold.
+     */
+    public void forget(int index) {
+        HypergradientState state = trainCache.remove(index);
+        if (state != null) {
+            state.close();
+        }
+    }
+
+    /** Number of training samples with a cached warm start. */
+    public int cachedSamples() {
+        return trainCache.size();
+    }
+
+    /**
+     * Writes the warm starts of all cached training samples and validation images to {@code file}
+     * (atomically, see {@link WarmStartFile}); returns the file's digest "sha256:&lt;hex&gt;".
+     */
+    public String saveWarmStarts(java.nio.file.Path file) {
+        return WarmStartFile.save(file, dataType, trainCache, validationCache);
+    }
+
+    /**
+     * Adds the warm starts of {@code file} whose training-sample index (validation-image index) passes the
+     * filter to the caches, replacing entries of the same index, in the file's LRU order. The file is
+     * checked as a whole first: nothing is added from a corrupt file.
+     *
+     * @param expectedDigest the digest the file must have (from a checkpoint), or null
+     * @return the number of entries added
+     * @throws TrainingException if the file is missing, corrupt, truncated or of another data type
+     */
+    public int loadWarmStarts(java.nio.file.Path file, java.util.function.IntPredicate trainSamples,
+                              java.util.function.IntPredicate validationImages, String expectedDigest) {
+        java.util.List<WarmStartFile.Entry> entries = WarmStartFile.load(file, dataType, trainSamples, validationImages,
+                expectedDigest);
+        for (WarmStartFile.Entry e : entries) {
+            Map<Integer, HypergradientState> cache = e.kind() == WarmStartFile.TRAIN ? trainCache : validationCache;
+            HypergradientState old = cache.put(e.index(), e.state());
+            if (old != null) {
+                old.close();
+            }
+        }
+        return entries.size();
+    }
+
     @Override
     public void close() {
         trainCache.values().forEach(HypergradientState::close);

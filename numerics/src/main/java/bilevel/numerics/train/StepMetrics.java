@@ -17,8 +17,20 @@ package bilevel.numerics.train;
  * @param validationPsnr mean validation PSNR in dB after the step, or null when not evaluated
  * @param lowerIterationCapHits samples of this step whose lower-level solve hit the iteration cap
  * @param cgIterationCapHits    samples of this step whose CG solve hit the iteration cap
+ * @param staleness      mean staleness of the step's hypergradients: versions of θ applied between the one
+ *                       they were computed at and this step (0 for synchronous training)
+ * @param weight         the staleness weight w the step was scaled by (1 for synchronous training)
  */
 public record StepMetrics(long step, long computations, double seconds, double batchLoss, double epsilon,
                           double delta, double alpha, double zNorm, double errorBound, boolean certified,
-                          boolean accepted, Double validationPsnr, int lowerIterationCapHits, int cgIterationCapHits) {
+                          boolean accepted, Double validationPsnr, int lowerIterationCapHits, int cgIterationCapHits,
+                          double staleness, double weight) {
+
+    /** A synchronous step (staleness 0, weight 1). */
+    public StepMetrics(long step, long computations, double seconds, double batchLoss, double epsilon, double delta,
+                       double alpha, double zNorm, double errorBound, boolean certified, boolean accepted,
+                       Double validationPsnr, int lowerIterationCapHits, int cgIterationCapHits) {
+        this(step, computations, seconds, batchLoss, epsilon, delta, alpha, zNorm, errorBound, certified, accepted,
+                validationPsnr, lowerIterationCapHits, cgIterationCapHits, 0.0, 1.0);
+    }
 }

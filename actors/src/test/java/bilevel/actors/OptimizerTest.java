@@ -1,0 +1,131 @@
+package bilevel.actors;
+
+import akka.actor.testkit.typed.javadsl.ActorTestKit;
+import akka.actor.testkit.typed.javadsl.TestProbe;
+import akka.actor.typed.ActorRef;
+import bilevel.numerics.train.TrainingSpec;
+import bilevel.numerics.train.UpperLevelStepper;
+import bilevel.numerics.upper.Schedule;
+import bilevel.numerics.upper.Sgd;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/** The Optimizer's async protocol with probes: refinement, deduplication, rejections, staleness weights. */
+class OptimizerTest {
+    private static ActorTestKit kit;
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void start() {
+        kit = ActorTestKit.create("optimizer-test", Fixtures.akka());
+    }
+
+    @AfterAll
+    static void stop() {
+        kit.shutdownTestKit();
+    }
+
+    private static final Schedule STEP = Schedule.parse("constant:0.5");
+
+    private record Probes(ActorRef<Optimizer.Command> optimizer, TestProbe<Sampler.Command> sampler,
+                          TestProbe<Monitor.Command> monitor) {
+    }
+
+    /** An async Optimizer over θ ∈ R², SGD with α = 0.5, groups of 1, η = 0.5, at most one refinement. */
+    private Probes optimizer(int maxStaleness) {
+        TrainingSpec spec = Fixtures.spec("isgd", 1, 0, 100);
+        RuntimeSpec rt = Fixtures.runtime(RuntimeSpec.Mode.ASYNC, 2).withGroup(1).withRefine(0.5, 0.25, 1)
+                .withValidation(false);
+        UpperLevelStepper stepper = new UpperLevelStepper(new Sgd(STEP, t -> t),
+                new UpperLevelStepper.Staleness(UpperLevelStepper.Policy.WEIGHT, maxStaleness));
+        Optimizer.Setup setup = new Optimizer.Setup(spec, rt, stepper, (s, c) -> false, stepper.init(new double[]{1, 1}),
+                0, 0, 0, 0, Double.NaN, 0, false, 0, 12, new CheckpointStore(dir), "sha256:x", Map.of(),
+                new CompletableFuture<>());
+        TestProbe<Sampler.Command> sampler = kit.createTestProbe(Sampler.Command.class);
+        TestProbe<Monitor.Command> monitor = kit.createTestProbe(Monitor.Command.class);
+        ActorRef<Optimizer.Command> optimizer = kit.spawn(Optimizer.create(setup, sampler.ref(), monitor.ref(), List.of()));
+        monitor.expectMessageClass(Monitor.Started.class);
+        Sampler.UpdateTheta first = sampler.expectMessageClass(Sampler.UpdateTheta.class);
+        assertEquals(0, first.version());
+        return new Probes(optimizer, sampler, monitor);
+    }
+
+    private static Optimizer.Computed result(long id, int refinement, long version, double[] z, double bound) {
+        return new Optimizer.Computed(id, refinement, (int) id % 12, 0, 0, 1, version, 1e-2, 1e-2, z, 0.5, bound, true,
+                10, false, false, 1000, 0);
+    }
+
+    @Test
+    void looseHypergradientIsRefinedOnceThenApplied() {
+        Probes p = optimizer(8);
+        double[] z = {0.2, -0.4};   // ‖z‖ ≈ 0.447: η‖z‖ ≈ 0.22
+        p.optimizer().tell(result(0, 0, 0, z, 1.0));
+        Sampler.Refine refine = p.sampler().expectMessageClass(Sampler.Refine.class);
+        assertEquals(0, refine.workId());
+        assertEquals(0.25e-2, refine.epsilon(), 1e-18);
+        assertEquals(0.25e-2, refine.delta(), 1e-18);
+        p.monitor().expectNoMessage(Duration.ofMillis(100));
+
+        p.optimizer().tell(result(0, 0, 0, z, 1.0));   // a late copy of the unrefined answer: ignored
+        p.sampler().expectNoMessage(Duration.ofMillis(100));
+
+        p.optimizer().tell(result(0, 1, 0, z, 0.05));   // refined: accurate enough, applied
+        assertEquals(new Sampler.Settled(0), p.sampler().expectMessageClass(Sampler.Settled.class));
+        Sampler.UpdateTheta next = p.sampler().expectMessageClass(Sampler.UpdateTheta.class);
+        assertEquals(1, next.version());
+        assertArrayEquals(new double[]{1 - 0.5 * 0.2, 1 + 0.5 * 0.4}, next.theta(), 1e-15);
+        Monitor.Step step = p.monitor().expectMessageClass(Monitor.Step.class);
+        assertEquals(0.0, step.metrics().staleness());
+        assertEquals(1.0, step.metrics().weight());
+
+        p.optimizer().tell(result(0, 1, 0, z, 0.05));   // duplicate after application: ignored
+        p.sampler().expectNoMessage(Duration.ofMillis(100));
+
+        // the cap: a second loose answer after its one refinement is applied anyway
+        p.optimizer().tell(result(1, 0, 1, z, 1.0));
+        assertEquals(1, p.sampler().expectMessageClass(Sampler.Refine.class).workId());
+        p.optimizer().tell(result(1, 1, 1, z, 1.0));
+        assertEquals(new Sampler.Settled(1), p.sampler().expectMessageClass(Sampler.Settled.class));
+        assertEquals(2, p.sampler().expectMessageClass(Sampler.UpdateTheta.class).version());
+    }
+
+    @Test
+    void nonFiniteAndTooStaleHypergradientsAreIssuedAgainAndStaleOnesWeighted() {
+        Probes p = optimizer(1);
+        p.optimizer().tell(result(0, 0, 0, new double[]{Double.NaN, 1}, 0.0));
+        Sampler.Reissue nan = p.sampler().expectMessageClass(Sampler.Reissue.class);
+        assertEquals(0, nan.workId());
+        assertEquals(true, nan.failure());
+
+        p.optimizer().tell(result(1, 0, 0, new double[]{1, 0}, 0.0));   // version 0 → 1
+        p.sampler().expectMessageClass(Sampler.Settled.class);
+        p.sampler().expectMessageClass(Sampler.UpdateTheta.class);
+        p.monitor().expectMessageClass(Monitor.Step.class);
+        p.optimizer().tell(result(2, 0, 0, new double[]{0, 2}, 0.0));   // staleness 1: weight 1/2
+        p.sampler().expectMessageClass(Sampler.Settled.class);
+        Sampler.UpdateTheta u = p.sampler().expectMessageClass(Sampler.UpdateTheta.class);
+        assertArrayEquals(new double[]{1 - 0.5, 1 - 0.5 * 0.5 * 2}, u.theta(), 1e-15);
+        Monitor.Step step = p.monitor().expectMessageClass(Monitor.Step.class);
+        assertEquals(1.0, step.metrics().staleness());
+        assertEquals(0.5, step.metrics().weight());
+
+        p.optimizer().tell(result(3, 0, 0, new double[]{5, 5}, 0.0));   // staleness 2 > 1: rejected, re-issued
+        Sampler.Reissue stale = p.sampler().expectMessageClass(Sampler.Reissue.class);
+        assertEquals(3, stale.workId());
+        assertEquals(false, stale.failure());
+        p.monitor().expectNoMessage(Duration.ofMillis(100));
+    }
+}

@@ -1,0 +1,73 @@
+package bilevel.cli;
+
+import bilevel.numerics.train.ModelFile;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** bilevel train / bilevel resume on the command line: a real (tiny) run and the bad-input errors. */
+class TrainCommandTest {
+
+    @TempDir
+    Path dir;
+
+    static Path tinyConfig() {
+        try {
+            return Path.of(TrainCommandTest.class.getResource("/tiny-train.conf").toURI());
+        } catch (URISyntaxException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static void assertUsageError(Cli.Run run, String expected) {
+        assertEquals(Main.EXIT_USAGE, run.code(), run.err());
+        String[] lines = run.errLines();
+        assertEquals(1, lines.length, "expected one line on stderr, got:\n" + run.err());
+        assertTrue(lines[0].contains(expected), lines[0]);
+        assertFalse(lines[0].contains("Exception"), lines[0]);
+    }
+
+    @Test
+    void trainsResumesAndRefusesToOverwrite() throws IOException {
+        Path run = dir.resolve("run");
+        Cli.Run train = Cli.run("train", "--config", tinyConfig().toString(), "--out", run.toString(), "--solvers", "2",
+                "--mode", "sync");
+        assertEquals(Main.EXIT_OK, train.code(), train.err());
+        assertTrue(train.out().contains("sync mode with 2 solvers"), train.out());
+        assertTrue(train.err().contains("val "), "progress lines with validation PSNR: " + train.err());
+        ModelFile model = ModelFile.read(run.resolve("model.json"));
+        assertEquals(8, Files.readAllLines(run.resolve("metrics.jsonl")).size());
+        assertTrue(Files.exists(run.resolve("config.conf")));
+        assertTrue(Files.list(run.resolve("checkpoints")).anyMatch(p -> p.toString().endsWith(".json")));
+
+        assertUsageError(Cli.run("train", "--config", tinyConfig().toString(), "--out", run.toString()), "not empty");
+
+        // resuming a finished run continues from its final checkpoint: nothing left to do, same model
+        Cli.Run resume = Cli.run("resume", run.toString(), "--quiet");
+        assertEquals(Main.EXIT_OK, resume.code(), resume.err());
+        assertArrayEquals(model.theta(), ModelFile.read(run.resolve("model.json")).theta(), 0.0);
+        assertEquals(8, Files.readAllLines(run.resolve("metrics.jsonl")).size());
+    }
+
+    @Test
+    void badInputIsAOneLineError() throws IOException {
+        assertUsageError(Cli.run("train", "--config", dir.resolve("missing.conf").toString()), "config file not found");
+        assertUsageError(Cli.run("train", "--config", tinyConfig().toString(), "--mode", "sometimes",
+                "--out", dir.resolve("a").toString()), "async or sync");
+        assertUsageError(Cli.run("train", "--config", tinyConfig().toString(), "--solvers", "0",
+                "--out", dir.resolve("b").toString()), "--solvers");
+        assertUsageError(Cli.run("resume", dir.resolve("nowhere").toString()), "run folder not found");
+        Files.createDirectories(dir.resolve("empty"));
+        assertUsageError(Cli.run("resume", dir.resolve("empty").toString()), "no config.conf");
+        assertUsageError(Cli.run("resume"), "DIR");
+    }
+}
