@@ -32,7 +32,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -323,10 +322,5 @@ public final class TrainingRuntime {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-    }
-
-    /** For diagnostics: θ as a short string. */
-    static String brief(double[] theta) {
-        return theta.length <= 4 ? Arrays.toString(theta) : Arrays.toString(Arrays.copyOf(theta, 4)) + "…";
     }
 }
