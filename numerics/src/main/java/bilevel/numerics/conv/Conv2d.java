@@ -27,8 +27,8 @@ import java.util.Arrays;
  *
  * <h2>Implementation</h2>
  * The image is processed in bands of rows small enough that the band's im2col matrix
- * C_b [cin·k·k, rows·W] (≈ {@value #BAND_ELEMENTS} elements) and its responses [cout, rows·W] stay in
- * cache; each band is one ND4J GEMM (forward W·C_b, adjoint Wᵀ·V_b into C_b). The data movement around
+ * C_b [cin·k·k, rows·W] (≈ {@value #BAND_ELEMENTS} elements) and its responses [cout, rows·W] stay
+ * moderate; each band is one ND4J GEMM (forward W·C_b, adjoint Wᵀ·V_b into C_b). The data movement around
  * the GEMMs is Java on heap arrays with bulk NIO copies, split over {@link Parallel#threads()} threads:
  * <ul>
  *   <li>im2col: x is copied once into a zero-bordered heap image x̄ [cin, H+2p, W+2p]; row j = (i, a, b)
@@ -56,8 +56,13 @@ public final class Conv2d implements AutoCloseable {
         void apply(INDArray responses, int firstRow, int rows);
     }
 
-    /** Target number of elements of one band's im2col matrix (≈ 1.6 MB in float). */
-    static final int BAND_ELEMENTS = 400_000;
+    /**
+     * Target number of elements of one band's im2col matrix (16 MB in float). Measured at 256×256 on
+     * 2 cores: smaller bands (≈ 1.6 MB, cache-resident) were not faster on a quiet machine (the band
+     * copies cost what the cache saves) and much slower on a loaded one (every band adds fork/join points),
+     * so the 1 → 48, 7×7 case is one band and 8 → 32, 5×5 four.
+     */
+    static final int BAND_ELEMENTS = 4_000_000;
     /** Rows of a col2im sub-band read into the per-thread scratch at a time. */
     private static final int SUB_BAND = 16;
 
@@ -220,6 +225,12 @@ public final class Conv2d implements AutoCloseable {
     public void adjoint(INDArray weights, INDArray v, INDArray out) {
         requireLength(out, (long) cin * plane, "output");
         INDArray src = contiguous(v, (long) cout * plane);
+        if (bands == 1) {
+            INDArray v2 = src.reshape('c', cout, (long) plane);
+            Nd4j.gemm(weights, v2, colsLast, true, false, 1.0, 0.0);
+            col2imWhole(out);
+            return;
+        }
         clearAccumulator();
         for (int band = 0; band < bands; band++) {
             int r0 = band * bandRows;
@@ -241,6 +252,14 @@ public final class Conv2d implements AutoCloseable {
     public void sandwich(INDArray weights, INDArray x, BandMap map, INDArray out) {
         requireLength(out, (long) cin * plane, "output");
         loadPadded(x);
+        if (bands == 1) {
+            im2colBand(0, height);
+            Nd4j.gemm(weights, colsLast, respLast, false, false, 1.0, 0.0);
+            map.apply(respLast, 0, height);
+            Nd4j.gemm(weights, respLast, colsLast, true, false, 1.0, 0.0);
+            col2imWhole(out);
+            return;
+        }
         clearAccumulator();
         for (int band = 0; band < bands; band++) {
             int r0 = band * bandRows;
@@ -442,6 +461,44 @@ public final class Conv2d implements AutoCloseable {
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * Single band: col2im of the whole image and the copy to out in one parallel pass (each thread clears,
+     * fills and writes out its own rows of the accumulator).
+     */
+    private void col2imWhole(INDArray out) {
+        boolean direct = isContiguous(out);
+        INDArray target = direct ? out : stage((long) cin * plane);
+        int offset = (int) target.offset();
+        Parallel.forRange(hp, SUB_BAND / 2, (chunk, from, to) -> {
+            if (isDouble) {
+                for (int i = 0; i < cin; i++) {
+                    Arrays.fill(accD, i * paddedPlane + from * wp, i * paddedPlane + to * wp, 0.0);
+                }
+                col2imDouble(chunk, 0, height, from, to);
+                DoubleBuffer o = target.data().asNioDouble();
+                for (int i = 0; i < cin; i++) {
+                    for (int y = Math.max(0, from - p); y < Math.min(height, to - p); y++) {
+                        o.put(offset + i * plane + y * width, accD, i * paddedPlane + (y + p) * wp + p, width);
+                    }
+                }
+            } else {
+                for (int i = 0; i < cin; i++) {
+                    Arrays.fill(accF, i * paddedPlane + from * wp, i * paddedPlane + to * wp, 0f);
+                }
+                col2imFloat(chunk, 0, height, from, to);
+                FloatBuffer o = target.data().asNioFloat();
+                for (int i = 0; i < cin; i++) {
+                    for (int y = Math.max(0, from - p); y < Math.min(height, to - p); y++) {
+                        o.put(offset + i * plane + y * width, accF, i * paddedPlane + (y + p) * wp + p, width);
+                    }
+                }
+            }
+        });
+        if (!direct) {
+            out.assign(target.reshape(out.shape()));
         }
     }
 

@@ -340,8 +340,10 @@ public final class FieldsOfExperts implements Regularizer {
     }
 
     /**
-     * R_θ bound to fixed parameters. Work buffers (a {@link Conv2d} 1 → K, two [K, H, W] response arrays,
-     * per-thread scratch) are allocated for the first image size seen and reallocated if it changes.
+     * R_θ bound to fixed parameters. Work buffers (a {@link Conv2d} 1 → K, a [K, H, W] curvature cache,
+     * per-thread scratch, and two [K, H, W] response arrays once value or a mixed term is asked for) are
+     * allocated for the first image size seen and reallocated if it changes. The gradient and
+     * Hessian-vector products run through {@link Conv2d#sandwich} and never store the responses.
      *
      * <h2>Proofs of the constants</h2>
      * Facts used: (i) ‖K_k‖ ≤ ‖k_k‖₁ (Young's inequality; truncating to the H×W window only lowers the
@@ -442,7 +444,7 @@ public final class FieldsOfExperts implements Regularizer {
         @Override
         public double value(INDArray x) {
             Workspace ws = workspace(x);
-            ws.conv.forward(weights, x, ws.u);
+            ws.conv.forward(weights, x, ws.u());
             double[] partial = new double[Parallel.threads()];
             Parallel.forRange(filters, 1, (chunk, from, to) -> partial[chunk] = isDouble
                     ? valueDouble(ws, from, to) : valueFloat(ws, from, to));
@@ -492,16 +494,16 @@ public final class FieldsOfExperts implements Regularizer {
             Workspace ws = workspace(x);
             int n = ws.n;
             int s2 = size * size;
-            ws.conv.forward(weights, x, ws.u);
-            ws.conv.forward(weights, q, ws.z);
+            ws.conv.forward(weights, x, ws.u());
+            ws.conv.forward(weights, q, ws.z());
             double[] result = new double[numParams()];
             double[] u = ws.heapA();
             double[] z = ws.heapB();
             double nu2 = nu * nu;
             double dBeta = 0;
             for (int k = 0; k < filters; k++) {
-                ws.readChannel(ws.u, k, u);
-                ws.readChannel(ws.z, k, z);
+                ws.readChannel(ws.u(), k, u);
+                ws.readChannel(ws.z(), k, z);
                 double ck = weight[k];
                 double dAlpha = 0;
                 double dB = 0;
@@ -517,13 +519,13 @@ public final class FieldsOfExperts implements Regularizer {
                 }
                 result[filterEntries() + k] = ck * dAlpha;
                 dBeta += ck * dB;
-                ws.writeChannel(u, ws.u, k);
-                ws.writeChannel(z, ws.z, k);
+                ws.writeChannel(u, ws.u(), k);
+                ws.writeChannel(z, ws.z(), k);
             }
             result[numParams() - 1] = dBeta;
             try (INDArray gradW = Nd4j.create(dataType, filters, s2)) {
-                ws.conv.weightGradient(x, ws.z, gradW, 0.0);
-                ws.conv.weightGradient(q, ws.u, gradW, 1.0);
+                ws.conv.weightGradient(x, ws.z(), gradW, 0.0);
+                ws.conv.weightGradient(q, ws.u(), gradW, 1.0);
                 double[] g = gradW.castTo(DataType.DOUBLE).data().asDouble();
                 System.arraycopy(g, 0, result, 0, filterEntries());
             }
@@ -590,7 +592,7 @@ public final class FieldsOfExperts implements Regularizer {
             int n = ws.n;
             int h = ws.height;
             int w = ws.width;
-            ws.conv.forward(weights, x, ws.u);
+            ws.conv.forward(weights, x, ws.u());
             double[] xs = ws.heapB();
             double xInf = 0;
             // x² and ‖x‖∞
@@ -614,7 +616,7 @@ public final class FieldsOfExperts implements Regularizer {
             double betaFourier = 0;
             int s = size;
             for (int k = 0; k < filters; k++) {
-                ws.readChannel(ws.u, k, u);
+                ws.readChannel(ws.u(), k, u);
                 double margin = 2.0 * (s * s + 2) * unit * l1[k] * xInf;
                 double p1 = 0;   // bound on ‖φ'(u_k)‖²
                 double q = 0;    // bound on Σ_p φ''(u_kp)² · window_p
@@ -659,7 +661,7 @@ public final class FieldsOfExperts implements Regularizer {
         // pointwise kernels on the [K, n] responses (channels [from, to)), blocks of BLOCK elements
 
         private double valueFloat(Workspace ws, int from, int to) {
-            return valueFloatImpl(ws, ws.u.data().asNioFloat(), from, to);
+            return valueFloatImpl(ws, ws.u().data().asNioFloat(), from, to);
         }
 
         private double valueFloatImpl(Workspace ws, FloatBuffer ub, int from, int to) {
@@ -672,7 +674,7 @@ public final class FieldsOfExperts implements Regularizer {
                 double sum = 0;
                 for (int s0 = 0; s0 < n; s0 += block.length) {
                     int len = Math.min(block.length, n - s0);
-                    ub.get(ws.uOffset + k * n + s0, block, 0, len);
+                    ub.get((int) ws.u().offset() + k * n + s0, block, 0, len);
                     for (int i = 0; i < len; i++) {
                         double t = block[i];
                         sum += t * t / (Math.sqrt(t * t + nu2) + nuD);
@@ -684,7 +686,7 @@ public final class FieldsOfExperts implements Regularizer {
         }
 
         private double valueDouble(Workspace ws, int from, int to) {
-            DoubleBuffer ub = ws.u.data().asNioDouble();
+            DoubleBuffer ub = ws.u().data().asNioDouble();
             int n = ws.n;
             double nu2 = nu * nu;
             double total = 0;
@@ -693,7 +695,7 @@ public final class FieldsOfExperts implements Regularizer {
                 double sum = 0;
                 for (int s0 = 0; s0 < n; s0 += block.length) {
                     int len = Math.min(block.length, n - s0);
-                    ub.get(ws.uOffset + k * n + s0, block, 0, len);
+                    ub.get((int) ws.u().offset() + k * n + s0, block, 0, len);
                     for (int i = 0; i < len; i++) {
                         double t = block[i];
                         sum += t * t / (Math.sqrt(t * t + nu2) + nu);
@@ -856,11 +858,9 @@ public final class FieldsOfExperts implements Regularizer {
             final int width;
             final int n;
             final Conv2d conv;
-            final INDArray u;   // [K, H, W] responses K_k x (then c_k φ'(u_k))
-            final INDArray z;   // [K, H, W] responses K_k v
+            private INDArray u; // [K, H, W] responses K_k x, lazily allocated (value, mixed terms)
+            private INDArray z; // [K, H, W] responses K_k q, lazily allocated (mixed adjoint)
             final INDArray curvature; // [K, H, W] c_k φ''(K_k x̃) for the cached x̃
-            final int uOffset;
-            final int zOffset;
             final int curvatureOffset;
             boolean curvatureValid;
             private float[] cachedXF;
@@ -883,11 +883,7 @@ public final class FieldsOfExperts implements Regularizer {
                 this.width = width;
                 this.n = height * width;
                 this.conv = new Conv2d(1, filters, size, height, width, dataType);
-                this.u = Nd4j.create(dataType, filters, height, width);
-                this.z = Nd4j.create(dataType, filters, height, width);
                 this.curvature = Nd4j.create(dataType, filters, height, width);
-                this.uOffset = (int) u.offset();
-                this.zOffset = (int) z.offset();
                 this.curvatureOffset = (int) curvature.offset();
                 this.firstDerivativeMap = (resp, firstRow, rows) -> firstDerivativeBand(this, resp, rows);
                 this.curvatureMap = (resp, firstRow, rows) -> curvatureBand(this, resp, firstRow, rows);
@@ -948,6 +944,20 @@ public final class FieldsOfExperts implements Regularizer {
                 return same;
             }
 
+            INDArray u() {
+                if (u == null) {
+                    u = Nd4j.create(dataType, filters, height, width);
+                }
+                return u;
+            }
+
+            INDArray z() {
+                if (z == null) {
+                    z = Nd4j.create(dataType, filters, height, width);
+                }
+                return z;
+            }
+
             double[] heapA() {
                 if (heapA == null) {
                     heapA = new double[n];
@@ -997,8 +1007,12 @@ public final class FieldsOfExperts implements Regularizer {
             @Override
             public void close() {
                 conv.close();
-                u.close();
-                z.close();
+                if (u != null) {
+                    u.close();
+                }
+                if (z != null) {
+                    z.close();
+                }
                 curvature.close();
                 if (imageStage != null) {
                     imageStage.close();
