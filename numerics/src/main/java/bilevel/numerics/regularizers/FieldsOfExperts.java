@@ -381,7 +381,8 @@ public final class FieldsOfExperts implements Regularizer {
      *       c_k‖k_k‖₁²‖d‖/ν; β: ≤ Σ_k c_k‖k_k‖₁²‖d‖/ν because |d(tφ''(t))/dt| = |1 − 2t²/ν²|(1 + t²/ν²)^{−5/2}/ν
      *       ≤ 1/ν; filter (k, j): writing φ''(u)⊙S_j x − φ''(u')⊙S_j x' = φ''(u)⊙S_j d + (φ''(u) − φ''(u'))⊙S_j x'
      *       and ‖a ⊙ b‖₂ ≤ ‖a‖₂‖b‖∞, ≤ c_k‖k_k‖₁(2/ν + sup|φ'''|‖k_k‖₁B)‖d‖ (one 1/ν from S_jᵀ(φ'(u) − φ'(u')),
-     *       one from φ''(u)⊙S_j d, and ‖φ''(u) − φ''(u')‖₂ ≤ sup|φ'''|‖k_k‖₁‖d‖ with ‖S_j x'‖∞ ≤ B). The value is the Frobenius combination √(Σ over columns of their squares).</li>
+     *       one from φ''(u)⊙S_j d, and ‖φ''(u) − φ''(u')‖₂ ≤ sup|φ'''|‖k_k‖₁‖d‖ with ‖S_j x'‖∞ ≤ B). The
+     *       value is the Frobenius combination √(Σ over columns of their squares).</li>
      * </ul>
      */
     public final class Instance implements Regularizer.Instance {
