@@ -426,7 +426,15 @@ public final class FieldsOfExperts implements Regularizer {
                 l2[k] = Math.sqrt(a2);
             }
             this.nu = Math.exp(theta[numParams() - 1]);
-            this.weights = Nd4j.create(filterEntries, new long[] {filters, s2}, DataType.DOUBLE).castTo(dataType);
+            if (isDouble) {
+                this.weights = Nd4j.create(filterEntries, new long[] {filters, s2}, DataType.DOUBLE);
+            } else {
+                float[] f = new float[filterEntries.length];
+                for (int i = 0; i < f.length; i++) {
+                    f[i] = (float) filterEntries[i];
+                }
+                this.weights = Nd4j.create(f, new long[] {filters, s2}, DataType.FLOAT);
+            }
         }
 
         @Override
@@ -527,7 +535,7 @@ public final class FieldsOfExperts implements Regularizer {
             try (INDArray gradW = Nd4j.create(dataType, filters, s2)) {
                 ws.conv.weightGradient(x, ws.z(), gradW, 0.0);
                 ws.conv.weightGradient(q, ws.u(), gradW, 1.0);
-                double[] g = gradW.castTo(DataType.DOUBLE).data().asDouble();
+                double[] g = gradW.data().asDouble(); // converts from the working type; gradW is contiguous
                 System.arraycopy(g, 0, result, 0, filterEntries());
             }
             return result;
