@@ -58,7 +58,7 @@ import java.util.Random;
  * {@link #INITIAL_NU}, chosen so that min ½‖x − y‖² + R_θ₀(x) is a reasonable denoiser at σ = 25/255 for
  * images in [0, 1] (see the class FieldsOfExpertsTest for how it was checked).
  */
-public final class FieldsOfExperts implements Regularizer {
+public final class FieldsOfExperts implements Regularizer, LearnedStructure {
 
     public static final String TYPE = "foe";
     public static final int DEFAULT_FILTERS = 48;
@@ -130,6 +130,22 @@ public final class FieldsOfExperts implements Regularizer {
     @Override
     public int numParams() {
         return filterEntries() + filters + 1;
+    }
+
+    /** The K filters k_k (s×s each), as stored in θ. */
+    @Override
+    public java.util.List<double[][]> filters(double[] theta) {
+        java.util.List<double[][]> out = new java.util.ArrayList<>();
+        for (int k = 0; k < filters; k++) {
+            double[][] f = new double[size][size];
+            for (int a = 0; a < size; a++) {
+                for (int b = 0; b < size; b++) {
+                    f[a][b] = theta[(k * size + a) * size + b];
+                }
+            }
+            out.add(f);
+        }
+        return out;
     }
 
     @Override
@@ -346,8 +362,10 @@ public final class FieldsOfExperts implements Regularizer {
     }
 
     /**
-     * R_θ bound to fixed parameters. Work buffers (a {@link Conv2d} 1 → K, two [K, H, W] response arrays,
-     * per-thread scratch) are allocated for the first image size seen and reallocated if it changes.
+     * R_θ bound to fixed parameters. Work buffers (a {@link Conv2d} 1 → K, a [K, H, W] curvature cache,
+     * per-thread scratch, and two [K, H, W] response arrays once value or a mixed term is asked for) are
+     * allocated for the first image size seen and reallocated if it changes. The gradient and
+     * Hessian-vector products run through {@link Conv2d#sandwich} and never store the responses.
      *
      * <h2>Proofs of the constants</h2>
      * Facts used: (i) ‖K_k‖ ≤ ‖k_k‖₁ (Young's inequality; truncating to the H×W window only lowers the
@@ -376,7 +394,8 @@ public final class FieldsOfExperts implements Regularizer {
      *       plus rounding of the filter to the working type), and each pointwise factor is replaced by its
      *       maximum over [|û| − Δ, |û| + Δ] (φ' increasing and φ'' decreasing in |t|; |tφ''| increasing up to
      *       ν/√2 then decreasing). Sums are accumulated in double and the result inflated by 10⁻⁶ relative.</li>
-     *   <li>mixedLipschitz, <b>estimated</b>, because it is proven only on a box: no finite global constant
+     *   <li>mixedLipschitz(), <b>estimated</b>, because it is proven only on a box (mixedLipschitz(ρ) is the
+     *       certified version on the ball of radius ρ, which lies in the box B = ρ): no finite global constant
      *       exists. A filter column contains c_k K_kᵀ(φ''(K_k x) ⊙ S_j x); for x = C·1 + (a ramp of small
      *       slope) the interior responses K_k x do not depend on C (zero-mean filters) and can sit at
      *       |t| = ν/2 where |φ'''| is largest, while S_j x ≈ C, so the derivative φ'''(u) ⊙ K_k d ⊙ S_j x grows
@@ -385,7 +404,8 @@ public final class FieldsOfExperts implements Regularizer {
      *       c_k‖k_k‖₁²‖d‖/ν; β: ≤ Σ_k c_k‖k_k‖₁²‖d‖/ν because |d(tφ''(t))/dt| = |1 − 2t²/ν²|(1 + t²/ν²)^{−5/2}/ν
      *       ≤ 1/ν; filter (k, j): writing φ''(u)⊙S_j x − φ''(u')⊙S_j x' = φ''(u)⊙S_j d + (φ''(u) − φ''(u'))⊙S_j x'
      *       and ‖a ⊙ b‖₂ ≤ ‖a‖₂‖b‖∞, ≤ c_k‖k_k‖₁(2/ν + sup|φ'''|‖k_k‖₁B)‖d‖ (one 1/ν from S_jᵀ(φ'(u) − φ'(u')),
-     *       one from φ''(u)⊙S_j d, and ‖φ''(u) − φ''(u')‖₂ ≤ sup|φ'''|‖k_k‖₁‖d‖ with ‖S_j x'‖∞ ≤ B). The value is the Frobenius combination √(Σ over columns of their squares).</li>
+     *       one from φ''(u)⊙S_j d, and ‖φ''(u) − φ''(u')‖₂ ≤ sup|φ'''|‖k_k‖₁‖d‖ with ‖S_j x'‖∞ ≤ B). The
+     *       value is the Frobenius combination √(Σ over columns of their squares).</li>
      * </ul>
      */
     public final class Instance implements Regularizer.Instance {
@@ -429,7 +449,15 @@ public final class FieldsOfExperts implements Regularizer {
                 l2[k] = Math.sqrt(a2);
             }
             this.nu = Math.exp(theta[numParams() - 1]);
-            this.weights = Nd4j.create(filterEntries, new long[] {filters, s2}, DataType.DOUBLE).castTo(dataType);
+            if (isDouble) {
+                this.weights = Nd4j.create(filterEntries, new long[] {filters, s2}, DataType.DOUBLE);
+            } else {
+                float[] f = new float[filterEntries.length];
+                for (int i = 0; i < f.length; i++) {
+                    f[i] = (float) filterEntries[i];
+                }
+                this.weights = Nd4j.create(f, new long[] {filters, s2}, DataType.FLOAT);
+            }
         }
 
         @Override
@@ -448,7 +476,7 @@ public final class FieldsOfExperts implements Regularizer {
         @Override
         public double value(INDArray x) {
             Workspace ws = workspace(x);
-            ws.conv.forward(weights, x, ws.u);
+            ws.conv.forward(weights, x, ws.u());
             double[] partial = new double[Parallel.threads()];
             Parallel.forRange(filters, 1, (chunk, from, to) -> partial[chunk] = isDouble
                     ? valueDouble(ws, from, to) : valueFloat(ws, from, to));
@@ -459,19 +487,14 @@ public final class FieldsOfExperts implements Regularizer {
             return sum;
         }
 
-        /** out ← Σ_k c_k K_kᵀ φ'(K_k x). x is not modified. */
+        /**
+         * out ← Σ_k c_k K_kᵀ φ'(K_k x), computed band by band ({@link Conv2d#sandwich}) so the responses
+         * are never stored. x is not modified.
+         */
         @Override
         public void gradient(INDArray x, INDArray out) {
             Workspace ws = workspace(x);
-            ws.conv.forward(weights, x, ws.u);
-            Parallel.forRange(filters, 1, (chunk, from, to) -> {
-                if (isDouble) {
-                    firstDerivativeDouble(ws, chunk, from, to);
-                } else {
-                    firstDerivativeFloat(ws, chunk, from, to);
-                }
-            });
-            ws.conv.adjoint(weights, ws.u, out);
+            ws.conv.sandwich(weights, x, ws.firstDerivativeMap, out);
         }
 
         /**
@@ -495,15 +518,7 @@ public final class FieldsOfExperts implements Regularizer {
                 });
                 ws.curvatureValid = true;
             }
-            ws.conv.forward(weights, v, ws.z);
-            Parallel.forRange(filters, 1, (chunk, from, to) -> {
-                if (isDouble) {
-                    multiplyCurvatureDouble(ws, chunk, from, to);
-                } else {
-                    multiplyCurvatureFloat(ws, chunk, from, to);
-                }
-            });
-            ws.conv.adjoint(weights, ws.z, out);
+            ws.conv.sandwich(weights, v, ws.curvatureMap, out);
         }
 
         @Override
@@ -511,16 +526,16 @@ public final class FieldsOfExperts implements Regularizer {
             Workspace ws = workspace(x);
             int n = ws.n;
             int s2 = size * size;
-            ws.conv.forward(weights, x, ws.u);
-            ws.conv.forward(weights, q, ws.z);
+            ws.conv.forward(weights, x, ws.u());
+            ws.conv.forward(weights, q, ws.z());
             double[] result = new double[numParams()];
             double[] u = ws.heapA();
             double[] z = ws.heapB();
             double nu2 = nu * nu;
             double dBeta = 0;
             for (int k = 0; k < filters; k++) {
-                ws.readChannel(ws.u, k, u);
-                ws.readChannel(ws.z, k, z);
+                ws.readChannel(ws.u(), k, u);
+                ws.readChannel(ws.z(), k, z);
                 double ck = weight[k];
                 double dAlpha = 0;
                 double dB = 0;
@@ -536,14 +551,14 @@ public final class FieldsOfExperts implements Regularizer {
                 }
                 result[filterEntries() + k] = ck * dAlpha;
                 dBeta += ck * dB;
-                ws.writeChannel(u, ws.u, k);
-                ws.writeChannel(z, ws.z, k);
+                ws.writeChannel(u, ws.u(), k);
+                ws.writeChannel(z, ws.z(), k);
             }
             result[numParams() - 1] = dBeta;
             try (INDArray gradW = Nd4j.create(dataType, filters, s2)) {
-                ws.conv.weightGradient(x, ws.z, gradW, 0.0);
-                ws.conv.weightGradient(q, ws.u, gradW, 1.0);
-                double[] g = gradW.castTo(DataType.DOUBLE).data().asDouble();
+                ws.conv.weightGradient(x, ws.z(), gradW, 0.0);
+                ws.conv.weightGradient(q, ws.u(), gradW, 1.0);
+                double[] g = gradW.data().asDouble(); // converts from the working type; gradW is contiguous
                 System.arraycopy(g, 0, result, 0, filterEntries());
             }
             return result;
@@ -586,8 +601,25 @@ public final class FieldsOfExperts implements Regularizer {
             return Bound.certified(phi3 * Math.min(young, maxL2 * fourierBound()) * (1 + 1e-12));
         }
 
+        /** Estimated: the box bound below with B = {@link #MIXED_LIPSCHITZ_BOX} (images in [0, 1] with overshoot). */
         @Override
         public Bound mixedLipschitz() {
+            return Bound.estimated(mixedLipschitzOnBox(MIXED_LIPSCHITZ_BOX));
+        }
+
+        /**
+         * Certified on the ball ‖x‖₂, ‖x'‖₂ ≤ ρ: the box bound holds with B = ρ because ‖x‖∞ ≤ ‖x‖₂ (and
+         * ‖S_j x'‖∞ ≤ ‖x'‖∞), which is all its proof uses of the box (see the class documentation).
+         */
+        @Override
+        public Bound mixedLipschitz(double radius) {
+            if (!(radius >= 0) || Double.isInfinite(radius)) {
+                return Bound.certified(Double.POSITIVE_INFINITY);
+            }
+            return Bound.certified(mixedLipschitzOnBox(radius) * (1 + 1e-12));
+        }
+
+        private double mixedLipschitzOnBox(double box) {
             int s2 = size * size;
             double phi3 = PHI3_SUP_TIMES_NU2 / (nu * nu);
             double sumSq = 0;
@@ -596,11 +628,11 @@ public final class FieldsOfExperts implements Regularizer {
                 double alpha = weight[k] * l1[k] * l1[k] / nu;
                 sumSq += alpha * alpha;
                 beta += alpha;
-                double filter = weight[k] * l1[k] * (2 / nu + phi3 * l1[k] * MIXED_LIPSCHITZ_BOX);
+                double filter = weight[k] * l1[k] * (2 / nu + phi3 * l1[k] * box);
                 sumSq += s2 * filter * filter;
             }
             sumSq += beta * beta;
-            return Bound.estimated(Math.sqrt(sumSq));
+            return Math.sqrt(sumSq);
         }
 
         @Override
@@ -609,7 +641,7 @@ public final class FieldsOfExperts implements Regularizer {
             int n = ws.n;
             int h = ws.height;
             int w = ws.width;
-            ws.conv.forward(weights, x, ws.u);
+            ws.conv.forward(weights, x, ws.u());
             double[] xs = ws.heapB();
             double xInf = 0;
             // x² and ‖x‖∞
@@ -633,7 +665,7 @@ public final class FieldsOfExperts implements Regularizer {
             double betaFourier = 0;
             int s = size;
             for (int k = 0; k < filters; k++) {
-                ws.readChannel(ws.u, k, u);
+                ws.readChannel(ws.u(), k, u);
                 double margin = 2.0 * (s * s + 2) * unit * l1[k] * xInf;
                 double p1 = 0;   // bound on ‖φ'(u_k)‖²
                 double q = 0;    // bound on Σ_p φ''(u_kp)² · window_p
@@ -678,7 +710,7 @@ public final class FieldsOfExperts implements Regularizer {
         // pointwise kernels on the [K, n] responses (channels [from, to)), blocks of BLOCK elements
 
         private double valueFloat(Workspace ws, int from, int to) {
-            return valueFloatImpl(ws, ws.u.data().asNioFloat(), from, to);
+            return valueFloatImpl(ws, ws.u().data().asNioFloat(), from, to);
         }
 
         private double valueFloatImpl(Workspace ws, FloatBuffer ub, int from, int to) {
@@ -691,7 +723,7 @@ public final class FieldsOfExperts implements Regularizer {
                 double sum = 0;
                 for (int s0 = 0; s0 < n; s0 += block.length) {
                     int len = Math.min(block.length, n - s0);
-                    ub.get(ws.uOffset + k * n + s0, block, 0, len);
+                    ub.get((int) ws.u().offset() + k * n + s0, block, 0, len);
                     for (int i = 0; i < len; i++) {
                         double t = block[i];
                         sum += t * t / (Math.sqrt(t * t + nu2) + nuD);
@@ -703,7 +735,7 @@ public final class FieldsOfExperts implements Regularizer {
         }
 
         private double valueDouble(Workspace ws, int from, int to) {
-            DoubleBuffer ub = ws.u.data().asNioDouble();
+            DoubleBuffer ub = ws.u().data().asNioDouble();
             int n = ws.n;
             double nu2 = nu * nu;
             double total = 0;
@@ -712,7 +744,7 @@ public final class FieldsOfExperts implements Regularizer {
                 double sum = 0;
                 for (int s0 = 0; s0 < n; s0 += block.length) {
                     int len = Math.min(block.length, n - s0);
-                    ub.get(ws.uOffset + k * n + s0, block, 0, len);
+                    ub.get((int) ws.u().offset() + k * n + s0, block, 0, len);
                     for (int i = 0; i < len; i++) {
                         double t = block[i];
                         sum += t * t / (Math.sqrt(t * t + nu2) + nu);
@@ -723,45 +755,91 @@ public final class FieldsOfExperts implements Regularizer {
             return total;
         }
 
-        /** u_k ← c_k φ'(u_k) for k in [from, to). */
-        private void firstDerivativeFloat(Workspace ws, int chunk, int from, int to) {
-            FloatBuffer ub = ws.u.data().asNioFloat();
-            float[] block = ws.scratchF[chunk];
-            int n = ws.n;
-            float nu2 = (float) (nu * nu);
-            for (int k = from; k < to; k++) {
-                float ck = (float) weight[k];
-                for (int s0 = 0; s0 < n; s0 += block.length) {
-                    int len = Math.min(block.length, n - s0);
-                    int at = ws.uOffset + k * n + s0;
-                    ub.get(at, block, 0, len);
-                    for (int i = 0; i < len; i++) {
-                        float t = block[i];
-                        block[i] = ck * t / (float) Math.sqrt(t * t + nu2);
+        /** The band map of the gradient: responses of channel k ← c_k φ'(responses), channels split over threads. */
+        private void firstDerivativeBand(Workspace ws, INDArray resp, int rows) {
+            int length = rows * ws.width;
+            int offset = (int) resp.offset();
+            Parallel.forRange(filters, 1, (chunk, from, to) -> {
+                if (isDouble) {
+                    DoubleBuffer rb = resp.data().asNioDouble();
+                    double[] block = ws.scratchD[chunk];
+                    double nu2 = nu * nu;
+                    for (int k = from; k < to; k++) {
+                        double ck = weight[k];
+                        for (int s0 = 0; s0 < length; s0 += block.length) {
+                            int len = Math.min(block.length, length - s0);
+                            int at = offset + k * length + s0;
+                            rb.get(at, block, 0, len);
+                            for (int i = 0; i < len; i++) {
+                                double t = block[i];
+                                block[i] = ck * t / Math.sqrt(t * t + nu2);
+                            }
+                            rb.put(at, block, 0, len);
+                        }
                     }
-                    ub.put(at, block, 0, len);
+                } else {
+                    FloatBuffer rb = resp.data().asNioFloat();
+                    float[] block = ws.scratchF[chunk];
+                    float nu2 = (float) (nu * nu);
+                    for (int k = from; k < to; k++) {
+                        float ck = (float) weight[k];
+                        for (int s0 = 0; s0 < length; s0 += block.length) {
+                            int len = Math.min(block.length, length - s0);
+                            int at = offset + k * length + s0;
+                            rb.get(at, block, 0, len);
+                            for (int i = 0; i < len; i++) {
+                                float t = block[i];
+                                block[i] = ck * t / (float) Math.sqrt(t * t + nu2);
+                            }
+                            rb.put(at, block, 0, len);
+                        }
+                    }
                 }
-            }
+            });
         }
 
-        private void firstDerivativeDouble(Workspace ws, int chunk, int from, int to) {
-            DoubleBuffer ub = ws.u.data().asNioDouble();
-            double[] block = ws.scratchD[chunk];
-            int n = ws.n;
-            double nu2 = nu * nu;
-            for (int k = from; k < to; k++) {
-                double ck = weight[k];
-                for (int s0 = 0; s0 < n; s0 += block.length) {
-                    int len = Math.min(block.length, n - s0);
-                    int at = ws.uOffset + k * n + s0;
-                    ub.get(at, block, 0, len);
-                    for (int i = 0; i < len; i++) {
-                        double t = block[i];
-                        block[i] = ck * t / Math.sqrt(t * t + nu2);
+        /** The band map of the Hessian-vector product: responses of channel k ⊙= cached curvature_k on the band. */
+        private void curvatureBand(Workspace ws, INDArray resp, int firstRow, int rows) {
+            int length = rows * ws.width;
+            int offset = (int) resp.offset();
+            int curvatureStart = ws.curvatureOffset + firstRow * ws.width;
+            Parallel.forRange(filters, 1, (chunk, from, to) -> {
+                if (isDouble) {
+                    DoubleBuffer rb = resp.data().asNioDouble();
+                    DoubleBuffer cb = ws.curvature.data().asNioDouble();
+                    double[] br = ws.scratchD[chunk];
+                    double[] bc = ws.scratchD2[chunk];
+                    for (int k = from; k < to; k++) {
+                        for (int s0 = 0; s0 < length; s0 += br.length) {
+                            int len = Math.min(br.length, length - s0);
+                            int at = offset + k * length + s0;
+                            rb.get(at, br, 0, len);
+                            cb.get(curvatureStart + k * ws.n + s0, bc, 0, len);
+                            for (int i = 0; i < len; i++) {
+                                br[i] *= bc[i];
+                            }
+                            rb.put(at, br, 0, len);
+                        }
                     }
-                    ub.put(at, block, 0, len);
+                } else {
+                    FloatBuffer rb = resp.data().asNioFloat();
+                    FloatBuffer cb = ws.curvature.data().asNioFloat();
+                    float[] br = ws.scratchF[chunk];
+                    float[] bc = ws.scratchF2[chunk];
+                    for (int k = from; k < to; k++) {
+                        for (int s0 = 0; s0 < length; s0 += br.length) {
+                            int len = Math.min(br.length, length - s0);
+                            int at = offset + k * length + s0;
+                            rb.get(at, br, 0, len);
+                            cb.get(curvatureStart + k * ws.n + s0, bc, 0, len);
+                            for (int i = 0; i < len; i++) {
+                                br[i] *= bc[i];
+                            }
+                            rb.put(at, br, 0, len);
+                        }
+                    }
                 }
-            }
+            });
         }
 
         /** curvature_k ← c_k φ''(curvature_k) (the responses K_k x are replaced) for k in [from, to). */
@@ -807,47 +885,6 @@ public final class FieldsOfExperts implements Regularizer {
             }
         }
 
-        /** z_k ← curvature_k ⊙ z_k for k in [from, to). */
-        private void multiplyCurvatureFloat(Workspace ws, int chunk, int from, int to) {
-            FloatBuffer cb = ws.curvature.data().asNioFloat();
-            FloatBuffer zb = ws.z.data().asNioFloat();
-            float[] bc = ws.scratchF[chunk];
-            float[] bz = ws.scratchF2[chunk];
-            int n = ws.n;
-            for (int k = from; k < to; k++) {
-                for (int s0 = 0; s0 < n; s0 += bc.length) {
-                    int len = Math.min(bc.length, n - s0);
-                    cb.get(ws.curvatureOffset + k * n + s0, bc, 0, len);
-                    int atZ = ws.zOffset + k * n + s0;
-                    zb.get(atZ, bz, 0, len);
-                    for (int i = 0; i < len; i++) {
-                        bz[i] *= bc[i];
-                    }
-                    zb.put(atZ, bz, 0, len);
-                }
-            }
-        }
-
-        private void multiplyCurvatureDouble(Workspace ws, int chunk, int from, int to) {
-            DoubleBuffer cb = ws.curvature.data().asNioDouble();
-            DoubleBuffer zb = ws.z.data().asNioDouble();
-            double[] bc = ws.scratchD[chunk];
-            double[] bz = ws.scratchD2[chunk];
-            int n = ws.n;
-            for (int k = from; k < to; k++) {
-                for (int s0 = 0; s0 < n; s0 += bc.length) {
-                    int len = Math.min(bc.length, n - s0);
-                    cb.get(ws.curvatureOffset + k * n + s0, bc, 0, len);
-                    int atZ = ws.zOffset + k * n + s0;
-                    zb.get(atZ, bz, 0, len);
-                    for (int i = 0; i < len; i++) {
-                        bz[i] *= bc[i];
-                    }
-                    zb.put(atZ, bz, 0, len);
-                }
-            }
-        }
-
         private Workspace workspace(INDArray x) {
             if (x.rank() != 2) {
                 throw new IllegalArgumentException("expected an image [H, W], got shape " + Arrays.toString(x.shape()));
@@ -870,11 +907,9 @@ public final class FieldsOfExperts implements Regularizer {
             final int width;
             final int n;
             final Conv2d conv;
-            final INDArray u;   // [K, H, W] responses K_k x (then c_k φ'(u_k))
-            final INDArray z;   // [K, H, W] responses K_k v
+            private INDArray u; // [K, H, W] responses K_k x, lazily allocated (value, mixed terms)
+            private INDArray z; // [K, H, W] responses K_k q, lazily allocated (mixed adjoint)
             final INDArray curvature; // [K, H, W] c_k φ''(K_k x̃) for the cached x̃
-            final int uOffset;
-            final int zOffset;
             final int curvatureOffset;
             boolean curvatureValid;
             private float[] cachedXF;
@@ -882,6 +917,8 @@ public final class FieldsOfExperts implements Regularizer {
             private double[] cachedXD;
             private double[] newXD;
             private INDArray imageStage;
+            final Conv2d.BandMap firstDerivativeMap;
+            final Conv2d.BandMap curvatureMap;
             final float[][] scratchF;
             final float[][] scratchF2;
             final double[][] scratchD;
@@ -895,12 +932,10 @@ public final class FieldsOfExperts implements Regularizer {
                 this.width = width;
                 this.n = height * width;
                 this.conv = new Conv2d(1, filters, size, height, width, dataType);
-                this.u = Nd4j.create(dataType, filters, height, width);
-                this.z = Nd4j.create(dataType, filters, height, width);
                 this.curvature = Nd4j.create(dataType, filters, height, width);
-                this.uOffset = (int) u.offset();
-                this.zOffset = (int) z.offset();
                 this.curvatureOffset = (int) curvature.offset();
+                this.firstDerivativeMap = (resp, firstRow, rows) -> firstDerivativeBand(this, resp, rows);
+                this.curvatureMap = (resp, firstRow, rows) -> curvatureBand(this, resp, firstRow, rows);
                 int threads = Parallel.threads();
                 int block = Math.min(n, BLOCK);
                 if (isDouble) {
@@ -958,6 +993,20 @@ public final class FieldsOfExperts implements Regularizer {
                 return same;
             }
 
+            INDArray u() {
+                if (u == null) {
+                    u = Nd4j.create(dataType, filters, height, width);
+                }
+                return u;
+            }
+
+            INDArray z() {
+                if (z == null) {
+                    z = Nd4j.create(dataType, filters, height, width);
+                }
+                return z;
+            }
+
             double[] heapA() {
                 if (heapA == null) {
                     heapA = new double[n];
@@ -1007,8 +1056,12 @@ public final class FieldsOfExperts implements Regularizer {
             @Override
             public void close() {
                 conv.close();
-                u.close();
-                z.close();
+                if (u != null) {
+                    u.close();
+                }
+                if (z != null) {
+                    z.close();
+                }
                 curvature.close();
                 if (imageStage != null) {
                     imageStage.close();

@@ -240,4 +240,79 @@ class Conv2dTest {
             assertEquals(0.0, gradBefore.sub(gradAfter).norm2Number().doubleValue(), 0.0);
         }
     }
+
+    private static double rel(INDArray a, INDArray b) {
+        return a.sub(b).norm2Number().doubleValue() / Math.max(1e-300, b.norm2Number().doubleValue());
+    }
+
+    @Test
+    void bandedComputationAgreesWithOneBand() {
+        Random r = new Random(8);
+        int[][] cases = {{1, 5, 7, 23, 17, 4}, {3, 4, 5, 20, 9, 3}, {2, 3, 3, 11, 8, 1}, {2, 2, 5, 9, 6, 7}};
+        for (DataType type : new DataType[] {DataType.DOUBLE, DataType.FLOAT}) {
+            double tol = type == DataType.DOUBLE ? 1e-13 : 1e-6;
+            for (int[] c : cases) {
+                int cin = c[0], cout = c[1], k = c[2], h = c[3], w = c[4], rows = c[5];
+                INDArray wts = randn(r, cout, (long) cin * k * k).castTo(type);
+                INDArray x = randn(r, cin, h, w).castTo(type);
+                INDArray v = randn(r, cout, h, w).castTo(type);
+                try (Conv2d one = new Conv2d(cin, cout, k, h, w, type, h);
+                     Conv2d banded = new Conv2d(cin, cout, k, h, w, type, rows)) {
+                    INDArray a = Nd4j.create(type, cout, h, w);
+                    INDArray b = Nd4j.create(type, cout, h, w);
+                    one.forward(wts, x, a);
+                    banded.forward(wts, x, b);
+                    assertTrue(rel(b, a) < tol, "forward, case " + java.util.Arrays.toString(c));
+                    INDArray ta = Nd4j.create(type, cin, h, w);
+                    INDArray tb = Nd4j.create(type, cin, h, w);
+                    one.adjoint(wts, v, ta);
+                    banded.adjoint(wts, v, tb);
+                    assertTrue(rel(tb, ta) < tol, "adjoint, case " + java.util.Arrays.toString(c));
+                    INDArray ga = Nd4j.create(type, cout, (long) cin * k * k);
+                    INDArray gb = Nd4j.create(type, cout, (long) cin * k * k).assign(1.0);
+                    one.weightGradient(x, v, ga, 0.0);
+                    banded.weightGradient(x, v, gb, 0.0);
+                    assertTrue(rel(gb, ga) < tol, "weight gradient, case " + java.util.Arrays.toString(c));
+                    // beta accumulates once, not once per band
+                    banded.weightGradient(x, v, gb, 2.0);
+                    assertTrue(rel(gb, ga.mul(3)) < tol, "weight gradient with beta, case " + java.util.Arrays.toString(c));
+                }
+            }
+        }
+    }
+
+    @Test
+    void sandwichEqualsForwardMapAdjoint() {
+        Random r = new Random(9);
+        int cin = 2, cout = 3, k = 5, h = 17, w = 10;
+        for (int rows : new int[] {17, 4, 1}) {
+            try (Conv2d conv = new Conv2d(cin, cout, k, h, w, DataType.DOUBLE, rows)) {
+                INDArray wts = randn(r, cout, (long) cin * k * k);
+                INDArray x = randn(r, cin, h, w);
+                INDArray scale = randn(r, cout, h, w);
+                // M(u)[o, y, c] = tanh(u) · scale[o, y, c]: nonlinear and position dependent
+                INDArray kx = Nd4j.create(DataType.DOUBLE, cout, h, w);
+                conv.forward(wts, x, kx);
+                INDArray mapped = org.nd4j.linalg.ops.transforms.Transforms.tanh(kx, true).muli(scale);
+                INDArray expected = Nd4j.create(DataType.DOUBLE, cin, h, w);
+                conv.adjoint(wts, mapped, expected);
+                INDArray got = Nd4j.create(DataType.DOUBLE, cin, h, w);
+                int[] calls = {0};
+                conv.sandwich(wts, x, (resp, firstRow, n) -> {
+                    calls[0]++;
+                    INDArray band = resp.reshape('c', cout, n, w);
+                    for (int o = 0; o < cout; o++) {
+                        for (int y = 0; y < n; y++) {
+                            for (int c = 0; c < w; c++) {
+                                double u = band.getDouble(o, y, c);
+                                band.putScalar(new int[] {o, y, c}, Math.tanh(u) * scale.getDouble(o, firstRow + y, c));
+                            }
+                        }
+                    }
+                }, got);
+                assertEquals((h + rows - 1) / rows, calls[0]);
+                assertTrue(rel(got, expected) < 1e-13, "bands of " + rows + " rows");
+            }
+        }
+    }
 }

@@ -454,4 +454,31 @@ class FieldsOfExpertsTest extends RegularizerContract {
             }
         }
     }
+
+    @Test
+    void derivativesOnAnImageSpanningSeveralConvolutionBands() {
+        // 7×7 filters on a 300-pixel-wide image: Conv2d processes ≈27 rows per band, so 64 rows are 3 bands
+        Random random = new Random(30);
+        FieldsOfExperts foe = new FieldsOfExperts(3, 7);
+        double[] theta = perturbedTheta(foe, random);
+        int h = 64;
+        int w = 300;
+        try (Regularizer.Instance r = foe.bind(theta, DataType.DOUBLE)) {
+            INDArray x = uniform(random, 0, 1, h, w);
+            INDArray d = gaussian(random, h, w);
+            INDArray g = Nd4j.create(DataType.DOUBLE, h, w);
+            r.gradient(x, g);
+            double step = 1e-5;
+            double fd = (r.value(x.add(d.mul(step))) - r.value(x.sub(d.mul(step)))) / (2 * step);
+            assertEquals(fd, dot(g, d), 1e-6 * Math.abs(fd));
+            INDArray hv = Nd4j.create(DataType.DOUBLE, h, w);
+            r.hessianVector(x, d, hv);
+            INDArray gp = Nd4j.create(DataType.DOUBLE, h, w);
+            INDArray gm = Nd4j.create(DataType.DOUBLE, h, w);
+            r.gradient(x.add(d.mul(step)), gp);
+            r.gradient(x.sub(d.mul(step)), gm);
+            INDArray hfd = gp.sub(gm).divi(2 * step);
+            assertTrue(norm(hfd.sub(hv)) <= 1e-6 * norm(hv), "relative error " + norm(hfd.sub(hv)) / norm(hv));
+        }
+    }
 }

@@ -52,4 +52,47 @@ class LearnedStructureTest {
             }
         }
     }
+
+    @Test
+    void foeFiltersAreTheStoredFilters() {
+        FieldsOfExperts foe = new FieldsOfExperts(3, 5);
+        double[] theta = foe.initialTheta(2);
+        List<double[][]> filters = foe.filters(theta);
+        assertEquals(3, filters.size());
+        for (int k = 0; k < 3; k++) {
+            for (int j = 0; j < 25; j++) {
+                assertEquals("filter[" + k + "][" + (j / 5) + "," + (j % 5) + "]", foe.paramName(k * 25 + j));
+                assertEquals(theta[k * 25 + j], filters.get(k)[j / 5][j % 5], 0.0);
+            }
+        }
+    }
+
+    /** ‖(J(x) − J(x'))ᵀq‖ ≤ L(ρ)‖x − x'‖‖q‖ for x, x' in the ball of radius ρ, and the ball bound is certified. */
+    @Test
+    void foeMixedLipschitzOnABallHoldsOnRandomPairs() {
+        FieldsOfExperts foe = new FieldsOfExperts(4, 3);
+        java.util.Random random = new java.util.Random(5);
+        double[] theta = foe.initialTheta(1);
+        try (Regularizer.Instance r = foe.bind(theta, org.nd4j.linalg.api.buffer.DataType.DOUBLE)) {
+            for (int trial = 0; trial < 20; trial++) {
+                var x = bilevel.numerics.TestArrays.uniform(random, 0, 1, 10, 9);
+                var d = bilevel.numerics.TestArrays.gaussian(random, 10, 9).muli(Math.pow(10, -random.nextInt(4)));
+                var y = x.add(d);
+                var q = bilevel.numerics.TestArrays.gaussian(random, 10, 9);
+                double radius = Math.max(bilevel.numerics.TestArrays.norm(x), bilevel.numerics.TestArrays.norm(y));
+                var bound = r.mixedLipschitz(radius);
+                assertTrue(bound.certified());
+                double[] jx = r.mixedAdjoint(x, q);
+                double[] jy = r.mixedAdjoint(y, q);
+                double diff = 0;
+                for (int i = 0; i < jx.length; i++) {
+                    diff += (jx[i] - jy[i]) * (jx[i] - jy[i]);
+                }
+                double lhs = Math.sqrt(diff);
+                double rhs = bound.value() * bilevel.numerics.TestArrays.norm(d) * bilevel.numerics.TestArrays.norm(q);
+                assertTrue(lhs <= rhs, "trial " + trial + ": " + lhs + " > " + rhs);
+            }
+            assertTrue(!r.mixedLipschitz().certified(), "the global constant is only estimated (box assumption)");
+        }
+    }
 }
