@@ -16,6 +16,15 @@ import akka.cluster.typed.ClusterSingleton;
 import akka.cluster.typed.ClusterSingletonSettings;
 import akka.cluster.typed.Leave;
 import akka.cluster.typed.SingletonActor;
+import akka.actor.typed.receptionist.Receptionist;
+import akka.actor.typed.receptionist.ServiceKey;
+import akka.cluster.ddata.LWWRegister;
+import akka.cluster.ddata.LWWRegisterKey;
+import akka.cluster.ddata.SelfUniqueAddress;
+import akka.cluster.ddata.typed.javadsl.DistributedData;
+import akka.cluster.ddata.typed.javadsl.Replicator;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import bilevel.numerics.data.MinibatchSampler;
 import bilevel.numerics.regularizers.Regularizer;
 import bilevel.numerics.train.ReferenceTrainer;
@@ -60,8 +69,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * member to leave, so all nodes stop. SIGTERM makes a node leave gracefully (CoordinatedShutdown); on the
  * optimizer node a checkpoint is written first, as in {@link TrainingRuntime}.
  *
- * <p>Not (yet) done: the optimizer state is not replicated, so when the optimizer's node is lost a new
- * singleton starts the run afresh (see the README); solvers' warm starts are not part of cluster checkpoints.
+ * <p>Every checkpoint is replicated with Distributed Data (LWWRegister, WriteMajority); a singleton that
+ * starts (e.g. after the optimizer's node was lost) reads it (ReadMajority) and continues from it.
+ * Solvers' warm starts are not part of cluster checkpoints.
  */
 public final class ClusterNode {
     public static final String ROLE_OPTIMIZER = "optimizer";
@@ -71,6 +81,8 @@ public final class ClusterNode {
     public static final int EXIT_REFUSED = 3;
     /** The node was downed or its actor system stopped before the run finished. */
     public static final int EXIT_LOST = 4;
+    /** Steps of the replicated state a singleton of this JVM continued from (-1: started fresh). */
+    static final AtomicLong RESTORED_STEPS = new AtomicLong(-1);
 
     /**
      * Where and how a node runs.
@@ -113,7 +125,78 @@ public final class ClusterNode {
     public record Outcome(int exitCode, TrainingRuntime.Result result, long computed, String message) {
     }
 
+    /** Solver actors of every node register under this key. */
+    public static final ServiceKey<Solver.Command> SOLVERS = ServiceKey.create(Solver.Command.class, "bilevel-solvers");
+
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+
     private ClusterNode() {
+    }
+
+    /** The Distributed Data key of a run's replicated optimizer state (the newest checkpoint, as JSON). */
+    static akka.cluster.ddata.Key<LWWRegister<String>> stateKey(String runId) {
+        return LWWRegisterKey.create("bilevel-run-" + runId);
+    }
+
+    /**
+     * Sits between the Optimizer and the Monitor: forwards everything, and replicates each checkpoint
+     * (θ, optimizer state, version, sampler position, counters: the Checkpoint record) to the cluster with
+     * WriteMajority, asynchronously: the Optimizer does not wait for the acknowledgement.
+     */
+    private static Behavior<Monitor.Command> replicating(ActorRef<Monitor.Command> monitor, String runId) {
+        return Behaviors.setup(ctx -> {
+            ActorRef<Replicator.Command> replicator = DistributedData.get(ctx.getSystem()).replicator();
+            SelfUniqueAddress self = DistributedData.get(ctx.getSystem()).selfUniqueAddress();
+            akka.cluster.ddata.Key<LWWRegister<String>> key = stateKey(runId);
+            ActorRef<Replicator.UpdateResponse<LWWRegister<String>>> acks = ctx.spawn(
+                    Behaviors.<Replicator.UpdateResponse<LWWRegister<String>>>receive((c, r) -> {
+                        if (!(r instanceof Replicator.UpdateSuccess)) {
+                            c.getLog().warn("replicating the optimizer state: {}", r);
+                        }
+                        return Behaviors.same();
+                    }), "acks");
+            return Behaviors.receive(Monitor.Command.class)
+                    .onMessage(Monitor.Command.class, m -> {
+                        if (m instanceof Monitor.WriteCheckpoint w) {
+                            String json = JSON.writeValueAsString(w.checkpoint());
+                            replicator.tell(new Replicator.Update<>(key, LWWRegister.create(self, json),
+                                    new Replicator.WriteMajority(java.time.Duration.ofSeconds(3)),
+                                    acks, r -> r.withValue(self, json)));
+                        }
+                        monitor.tell(m);
+                        return Behaviors.same();
+                    })
+                    .build();
+        });
+    }
+
+    /** The replicated checkpoint of a run (ReadMajority), or null when there is none. */
+    @SuppressWarnings("unchecked")
+    private static Checkpoint readReplicated(ActorSystem<?> system, String runId) {
+        ActorRef<Replicator.Command> replicator = DistributedData.get(system).replicator();
+        akka.cluster.ddata.Key<LWWRegister<String>> key = stateKey(runId);
+        try {
+            Replicator.GetResponse<LWWRegister<String>> r = AskPattern.<Replicator.Command, Replicator.GetResponse<LWWRegister<String>>>ask(
+                    replicator, replyTo -> new Replicator.Get<>(key, new Replicator.ReadMajority(java.time.Duration.ofSeconds(3)),
+                            replyTo), java.time.Duration.ofSeconds(6), system.scheduler()).toCompletableFuture().get();
+            org.slf4j.LoggerFactory.getLogger(ClusterNode.class).info("replicated optimizer state of run {}: {}", runId,
+                    r.getClass().getSimpleName());
+            if (r instanceof Replicator.GetSuccess<LWWRegister<String>> ok) {
+                return JSON.readValue(ok.get(key).getValue(), Checkpoint.class);
+            }
+            if (r instanceof Replicator.NotFound) {
+                return null;
+            }
+            // ReadMajority failed (e.g. too few nodes answered): fall back to the local replica
+            Replicator.GetResponse<LWWRegister<String>> local = AskPattern.<Replicator.Command, Replicator.GetResponse<LWWRegister<String>>>ask(
+                    replicator, replyTo -> new Replicator.Get<>(key, Replicator.readLocal(), replyTo),
+                    java.time.Duration.ofSeconds(3), system.scheduler()).toCompletableFuture().get();
+            return local instanceof Replicator.GetSuccess<LWWRegister<String>> ok
+                    ? JSON.readValue(ok.get(key).getValue(), Checkpoint.class) : null;
+        } catch (Exception e) {
+            throw new TrainingException("cannot read the replicated optimizer state: " + e);
+        }
     }
 
     /** "host:port" → [host, port]. */
@@ -189,6 +272,8 @@ public final class ClusterNode {
                 solverRole ? runtime.solvers() : 0)) {
             int node = (settings.host() + ":" + settings.port()).hashCode() & 0x00ffffff;
             Behavior<Void> guardian = Behaviors.setup(ctx -> {
+                // every node holds a replica of the optimizer state (the replicator starts on first use)
+                DistributedData.get(ctx.getSystem()).replicator();
                 ClusterSingletonSettings singletonSettings = ClusterSingletonSettings.create(ctx.getSystem())
                         .withRole(ROLE_OPTIMIZER);
                 ActorRef<Sampler.Command> work = ClusterSingleton.get(ctx.getSystem()).init(
@@ -198,8 +283,10 @@ public final class ClusterNode {
                     for (int i = 0; i < runtime.solvers(); i++) {
                         // unique over the cluster: 24 bits of the node's address, 6 bits of the local slot
                         int reportId = node * 64 + (i & 63);
-                        ctx.spawn(Solver.create(i, reportId, env, work, Solver.WarmStarts.none(), counting), "solver-" + i,
+                        ActorRef<Solver.Command> solver = ctx.spawn(Solver.create(i, reportId, env, work,
+                                        Solver.WarmStarts.none(), counting), "solver-" + i,
                                 DispatcherSelector.fromConfig("bilevel-solver-dispatcher"));
+                        ctx.getSystem().receptionist().tell(Receptionist.register(SOLVERS, solver));
                     }
                 }
                 return Behaviors.empty();
@@ -251,7 +338,9 @@ public final class ClusterNode {
             }
             String here = settings.host() + ":" + settings.port();
             if (r != null) {
-                return new Outcome(EXIT_OK, r, computed.get(), "node " + here + " finished the run");
+                long restored = RESTORED_STEPS.get();
+                return new Outcome(EXIT_OK, r, computed.get(), "node " + here + " finished the run"
+                        + (restored >= 0 ? " (continued from the replicated state of step " + restored + ")" : ""));
             }
             if (error != null) {
                 return new Outcome(EXIT_LOST, null, computed.get(), "the run failed: " + error);
@@ -310,18 +399,50 @@ public final class ClusterNode {
             } catch (IOException e) {
                 throw new TrainingException("cannot create " + store.dir() + ": " + e.getMessage());
             }
-            UpperLevelStepper.State state = stepper.init(trainer.initialTheta(reg));
-            Optimizer.Setup setup = new Optimizer.Setup(spec, runtime, stepper, trainer::done, state, 0, 0, 0, 0,
-                    Double.NaN, 0, false, runtime.validation() ? data.validation().size() : 0, data.plan().size(), store,
-                    data.fingerprint(), Map.of(), result);
+            String runId = data.fingerprint().replace("sha256:", "") + "-" + spec.seed();
+            Checkpoint c = readReplicated(ctx.getSystem(), runId);
+            UpperLevelStepper.State state;
+            Sampler.Start start;
+            Optimizer.Setup setup;
+            if (c == null || !c.dataFingerprint().equals(data.fingerprint()) || c.theta().length != reg.numParams()) {
+                state = stepper.init(trainer.initialTheta(reg));
+                start = Sampler.Start.fresh(spec.seed());
+                setup = new Optimizer.Setup(spec, runtime, stepper, trainer::done, state, 0, 0, 0, 0,
+                        Double.NaN, 0, false, runtime.validation() ? data.validation().size() : 0, data.plan().size(), store,
+                        data.fingerprint(), Map.of(), result);
+            } else {
+                ctx.getLog().info("training singleton continues from the replicated state of step {} (checkpoint {})",
+                        c.steps(), c.sequence());
+                RESTORED_STEPS.set(c.steps());
+                state = c.upperLevel();
+                start = new Sampler.Start(c.samplerPosition(), c.samplerConsumed(), c.nextWorkId(), c.pendingSamples());
+                setup = new Optimizer.Setup(spec, runtime, stepper, trainer::done, state, c.steps(), c.computations(),
+                        c.hypergradients(), c.seconds(), c.validationPsnr() == null ? Double.NaN : c.validationPsnr(),
+                        c.sequence(), true, runtime.validation() ? data.validation().size() : 0, data.plan().size(), store,
+                        data.fingerprint(), c.counters(), result);
+            }
             Monitor.Setup monitorSetup = new Monitor.Setup(outDir, spec, data.fingerprint(), store, options.progress(),
                     options.terminal());
             ActorRef<Monitor.Command> monitor = ctx.spawn(Monitor.create(monitorSetup), "monitor",
                     DispatcherSelector.blocking());
             ActorRef<Sampler.Command> sampler = ctx.spawn(Sampler.create(runtime,
-                    new MinibatchSampler(data.plan(), spec.train().batch()), Sampler.Start.fresh(spec.seed())), "sampler");
-            ActorRef<Optimizer.Command> optimizer = ctx.spawn(Optimizer.create(setup, sampler, monitor, List.of()),
+                    new MinibatchSampler(data.plan(), spec.train().batch()), start), "sampler");
+            ActorRef<Monitor.Command> tee = ctx.spawn(replicating(monitor, runId), "replicate");
+            ActorRef<Optimizer.Command> optimizer = ctx.spawn(Optimizer.create(setup, sampler, tee, List.of()),
                     "optimizer");
+            // solvers that asked the previous singleton (or whose request was lost in the fail-over) ask again
+            ctx.spawn(Behaviors.<Receptionist.Listing>setup(c2 -> {
+                c2.getSystem().receptionist().tell(Receptionist.subscribe(SOLVERS, c2.getSelf()));
+                java.util.Set<ActorRef<Solver.Command>> seen = new java.util.HashSet<>();
+                return Behaviors.receive(Receptionist.Listing.class).onMessage(Receptionist.Listing.class, l -> {
+                    for (ActorRef<Solver.Command> solver : l.getServiceInstances(SOLVERS)) {
+                        if (seen.add(solver)) {
+                            solver.tell(new Solver.Ping());
+                        }
+                    }
+                    return Behaviors.same();
+                }).build();
+            }), "solver-listing");
             ctx.watch(optimizer);
             ctx.watch(sampler);
             ctx.watch(monitor);

@@ -34,7 +34,7 @@ import java.util.function.IntPredicate;
 public final class Solver extends AbstractBehavior<Solver.Command> {
 
     /** Messages a solver understands. */
-    public sealed interface Command extends CborSerializable permits Compute, Refine, Validate, SaveWarmStarts {
+    public sealed interface Command extends CborSerializable permits Compute, Refine, Validate, SaveWarmStarts, Ping {
     }
 
     /**
@@ -126,6 +126,13 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
 
     /** Write the warm-start caches to {@code file} (for checkpoint {@code checkpoint}). */
     public record SaveWarmStarts(long checkpoint, String file, ActorRef<Optimizer.Command> replyTo) implements Command {
+    }
+
+    /**
+     * Ask for work again (a new Sampler after a fail-over of the cluster singleton does not know this
+     * solver; a request sent to the old one may have been lost).
+     */
+    public record Ping() implements Command {
     }
 
     /** Test hook: called before every computation; may throw to simulate a failing solver. */
@@ -223,6 +230,10 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
                 .onMessage(Refine.class, this::onRefine)
                 .onMessage(Validate.class, this::onValidate)
                 .onMessage(SaveWarmStarts.class, this::onSaveWarmStarts)
+                .onMessage(Ping.class, m -> {
+                    sampler.tell(new Sampler.RequestWork(reportId, getContext().getSelf(), -1));
+                    return this;
+                })
                 .onSignal(PreRestart.class, this::onPreRestart)
                 .onSignal(PostStop.class, this::onPostStop)
                 .build();

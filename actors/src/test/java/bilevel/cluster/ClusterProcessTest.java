@@ -155,5 +155,40 @@ class ClusterProcessTest {
         assertTrue(Files.exists(out2.resolve("model.json")));
         double killed = psnr(second.get(0));
         assertEquals(undisturbed, killed, 0.1, "validation PSNR of the disturbed run vs the undisturbed one");
+
+        // (c) kill -9 of the node running the optimizer singleton: a second optimizer-role node takes over
+        // from the state replicated with Distributed Data
+        Path conf1 = dir.resolve("cluster-ckpt.conf");
+        Files.writeString(conf1, "include file(\"" + conf.toAbsolutePath() + "\")\nbilevel.runtime.checkpoint-every = 1\n");
+        int p1 = freePort(), p2 = freePort(), p3 = freePort();
+        String seed = "127.0.0.1:" + p1;
+        Path outA = dir.resolve("run-a"), outB = dir.resolve("run-b");
+        Node n1 = start("c1", p1, List.of("--roles", "optimizer,solver", "--config", conf1.toString(),
+                "--out", outA.toString(), "--min-nodes", "3"));
+        Node n2 = start("c2", p2, List.of("--roles", "optimizer,solver", "--seeds", seed, "--config", conf1.toString(),
+                "--out", outB.toString(), "--min-nodes", "3"));
+        Node n3 = start("c3", p3, List.of("--roles", "solver", "--seeds", seed, "--config", conf1.toString(),
+                "--min-nodes", "3"));
+        Path metricsA = outA.resolve("metrics.jsonl");
+        deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+        while ((!Files.exists(metricsA) || Files.readAllLines(metricsA).size() < 6) && System.nanoTime() < deadline
+                && n1.process().isAlive()) {
+            Thread.sleep(20);
+        }
+        assertTrue(n1.process().isAlive(), "the run ended before the kill:\n" + tail(n1.text()));
+        n1.process().destroyForcibly();
+        n1.process().waitFor();
+        long stepsBeforeKill = Files.readAllLines(metricsA).size();
+        assertEquals(0, n2.awaitExit(Duration.ofMinutes(2)), tail(n2.text()));
+        assertEquals(0, n3.awaitExit(Duration.ofMinutes(1)), tail(n3.text()));
+        Matcher m = Pattern.compile("continued from the replicated state of step (\\d+)").matcher(n2.text());
+        assertTrue(m.find(), "the new singleton did not continue from the replicated state:\n" + tail(n2.text()));
+        long restored = Long.parseLong(m.group(1));
+        assertTrue(restored > 0 && restored <= stepsBeforeKill, restored + " of " + stepsBeforeKill);
+        System.out.printf("optimizer node killed after %d accepted updates; the new singleton continued from step %d: "
+                + "%d accepted updates lost%n", stepsBeforeKill, restored, stepsBeforeKill - restored);
+        assertTrue(Files.exists(outB.resolve("model.json")));
+        double failedOver = psnr(n2);
+        assertEquals(undisturbed, failedOver, 0.1, "validation PSNR after the optimizer's node was lost");
     }
 }
