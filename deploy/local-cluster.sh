@@ -26,7 +26,18 @@ logs="$out.logs"
 mkdir -p "$logs"
 
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+    # below Linux's ephemeral range, so that outgoing connections do not take it before the node binds it
+    python3 -c '
+import random, socket
+for _ in range(200):
+    p = random.randrange(20000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()'
 }
 ports=()
 for i in $(seq 1 "$n"); do ports+=("$(free_port)"); done

@@ -94,9 +94,11 @@ public final class ClusterNode {
      * @param seeds        seed nodes as host:port (empty: this node founds the cluster)
      * @param totalSolvers solvers in the whole cluster (the run fails when all of them have stopped)
      * @param minNodes     members that must have joined before any is moved to Up (so before the training starts)
+     * @param bootstrap    Kubernetes: the service name (pod label {@code app}) whose pods Akka Management Cluster
+     *                     Bootstrap discovers through the Kubernetes API instead of seed nodes (null: seeds)
      */
     public record Settings(Set<String> roles, String host, int port, String bindHost, List<String> seeds,
-                           int totalSolvers, int minNodes) {
+                           int totalSolvers, int minNodes, String bootstrap) {
         public Settings {
             roles = Set.copyOf(roles);
             seeds = List.copyOf(seeds);
@@ -230,6 +232,19 @@ public final class ClusterNode {
             String[] hp = parseHostPort(seed);
             seeds.add("akka://bilevel@" + hp[0] + ":" + hp[1]);
         }
+        if (s.bootstrap() != null) {
+            seeds.clear();
+            m.put("akka.management.http.hostname", s.host());
+            m.put("akka.management.http.port", 8558);
+            if (s.bindHost() != null) {
+                m.put("akka.management.http.bind-hostname", s.bindHost());
+            }
+            m.put("akka.management.cluster.bootstrap.contact-point-discovery.discovery-method", "kubernetes-api");
+            m.put("akka.management.cluster.bootstrap.contact-point-discovery.service-name", s.bootstrap());
+            m.put("akka.management.cluster.bootstrap.contact-point-discovery.required-contact-point-nr",
+                    Math.max(1, s.minNodes()));
+            m.put("akka.discovery.kubernetes-api.pod-label-selector", "app=%s");
+        }
         m.put("akka.cluster.seed-nodes", seeds);
         m.put(DataFingerprintChecker.KEY, dataFingerprint);
         m.put("akka.cluster.min-nr-of-members", Math.max(1, s.minNodes()));
@@ -292,6 +307,11 @@ public final class ClusterNode {
                 return Behaviors.empty();
             });
             ActorSystem<Void> system = ActorSystem.create(guardian, "bilevel", config);
+            if (settings.bootstrap() != null) {
+                akka.actor.ActorSystem classic = akka.actor.typed.javadsl.Adapter.toClassic(system);
+                akka.management.javadsl.AkkaManagement.get(classic).start();
+                akka.management.cluster.bootstrap.ClusterBootstrap.get(classic).start();
+            }
             CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "bilevel-checkpoint",
                     () -> {
                         ActorRef<Optimizer.Command> optimizer = optimizerRef.getNow(null);

@@ -45,10 +45,22 @@ class ClusterProcessTest {
         return c;
     }
 
-    static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
+    private static final java.util.Random PORTS = new java.util.Random();
+
+    /**
+     * A port free now, below Linux's ephemeral range (32768–60999): a port from {@code new ServerSocket(0)}
+     * is often taken again by an outgoing connection before the node binds it.
+     */
+    static synchronized int freePort() throws IOException {
+        for (int attempt = 0; attempt < 200; attempt++) {
+            int port = 20000 + PORTS.nextInt(12000);
+            try (ServerSocket s = new ServerSocket(port, 1, java.net.InetAddress.getLoopbackAddress())) {
+                return s.getLocalPort();
+            } catch (IOException taken) {
+                // try another
+            }
         }
+        throw new IOException("no free port in 20000..31999");
     }
 
     record Node(Process process, Path log, int port) {

@@ -32,9 +32,9 @@ class LargeMessageTest {
     void aThetaLargerThanTheDefaultFrameMakesTheRoundTrip() throws Exception {
         int pa = ClusterProcessTest.freePort(), pb = ClusterProcessTest.freePort();
         ClusterNode.Settings a = new ClusterNode.Settings(Set.of("solver"), "127.0.0.1", pa, null,
-                List.of("127.0.0.1:" + pa), 1, 1);
+                List.of("127.0.0.1:" + pa), 1, 1, null);
         ClusterNode.Settings b = new ClusterNode.Settings(Set.of("solver"), "127.0.0.1", pb, null,
-                List.of("127.0.0.1:" + pa), 1, 1);
+                List.of("127.0.0.1:" + pa), 1, 1, null);
         ActorSystem<Big> echo = ActorSystem.create(Behaviors.receive(Big.class).onMessage(Big.class, m -> {
             m.replyTo().tell(new Big(m.values(), null));
             return Behaviors.same();

@@ -64,6 +64,9 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--seeds", paramLabel = "H:P,...", split = ",", description = "Seed nodes (default: this node alone founds the cluster).")
     List<String> seeds = new ArrayList<>();
 
+    @Option(names = "--bootstrap", paramLabel = "SERVICE", description = "Kubernetes: find the other nodes with Akka Management Cluster Bootstrap (pods labelled app=SERVICE, Kubernetes API) instead of --seeds; management HTTP on port 8558.")
+    String bootstrap;
+
     @Option(names = "--total-solvers", paramLabel = "N", description = "Solvers in the whole cluster (default: runtime.solvers x number of seeds, at least runtime.solvers); the run fails only when all have stopped.")
     Integer totalSolvers;
 
@@ -115,7 +118,7 @@ public final class NodeCommand implements Callable<Integer> {
         ClusterNode.Settings settings;
         try {
             settings = new ClusterNode.Settings(roleSet, host, port, bind, seedList,
-                    totalSolvers != null ? totalSolvers : rt.solvers() * Math.max(Math.max(1, minNodes), seedList.size()), minNodes);
+                    totalSolvers != null ? totalSolvers : rt.solvers() * Math.max(Math.max(1, minNodes), seedList.size()), minNodes, bootstrap);
         } catch (IllegalArgumentException e) {
             throw new UsageException(e.getMessage());
         }
