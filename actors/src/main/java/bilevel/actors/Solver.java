@@ -34,7 +34,7 @@ import java.util.function.IntPredicate;
 public final class Solver extends AbstractBehavior<Solver.Command> {
 
     /** Messages a solver understands. */
-    public sealed interface Command extends CborSerializable permits Compute, Refine, Validate, SaveWarmStarts {
+    public sealed interface Command extends CborSerializable permits Compute, Refine, Validate, SaveWarmStarts, Ping {
     }
 
     /**
@@ -128,6 +128,13 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
     public record SaveWarmStarts(long checkpoint, String file, ActorRef<Optimizer.Command> replyTo) implements Command {
     }
 
+    /**
+     * Ask for work again (a new Sampler after a fail-over of the cluster singleton does not know this
+     * solver; a request sent to the old one may have been lost).
+     */
+    public record Ping() implements Command {
+    }
+
     /** Test hook: called before every computation; may throw to simulate a failing solver. */
     @FunctionalInterface
     public interface Faults {
@@ -143,7 +150,16 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
      */
     public static Behavior<Command> create(int id, SolverEnvironment env, ActorRef<Sampler.Command> sampler,
                                            WarmStarts loadWarmStarts, Faults faults) {
-        Behavior<Command> solver = Behaviors.setup(ctx -> new Solver(ctx, id, env, sampler, loadWarmStarts, faults));
+        return create(id, id, env, sampler, loadWarmStarts, faults);
+    }
+
+    /**
+     * A supervised solver that uses local slot {@code id} of {@code env} and calls itself {@code reportId}
+     * towards the Sampler and Optimizer (in a cluster: an id unique over all nodes).
+     */
+    public static Behavior<Command> create(int id, int reportId, SolverEnvironment env, ActorRef<Sampler.Command> sampler,
+                                           WarmStarts loadWarmStarts, Faults faults) {
+        Behavior<Command> solver = Behaviors.setup(ctx -> new Solver(ctx, id, reportId, env, sampler, loadWarmStarts, faults));
         return Behaviors.supervise(solver).onFailure(Exception.class,
                 SupervisorStrategy.restart().withLimit(10, Duration.ofMinutes(1)));
     }
@@ -167,6 +183,7 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
     }
 
     private final int id;
+    private final int reportId;
     private final SolverEnvironment env;
     private final ActorRef<Sampler.Command> sampler;
     private final Faults faults;
@@ -179,10 +196,11 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
     private long currentWork = -1;
     private int currentSample = -1;
 
-    private Solver(ActorContext<Command> context, int id, SolverEnvironment env, ActorRef<Sampler.Command> sampler,
-                   WarmStarts warmStarts, Faults faults) {
+    private Solver(ActorContext<Command> context, int id, int reportId, SolverEnvironment env,
+                   ActorRef<Sampler.Command> sampler, WarmStarts warmStarts, Faults faults) {
         super(context);
         this.id = id;
+        this.reportId = reportId;
         this.env = env;
         this.sampler = sampler;
         this.faults = faults;
@@ -197,7 +215,7 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
             }
             context.getLog().debug("solver {} loaded {} warm starts", id, loaded);
         }
-        sampler.tell(new Sampler.RequestWork(id, context.getSelf(), -1));
+        sampler.tell(new Sampler.RequestWork(reportId, context.getSelf(), -1));
     }
 
     private IntPredicate mine() {
@@ -212,6 +230,10 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
                 .onMessage(Refine.class, this::onRefine)
                 .onMessage(Validate.class, this::onValidate)
                 .onMessage(SaveWarmStarts.class, this::onSaveWarmStarts)
+                .onMessage(Ping.class, m -> {
+                    sampler.tell(new Sampler.RequestWork(reportId, getContext().getSelf(), -1));
+                    return this;
+                })
                 .onSignal(PreRestart.class, this::onPreRestart)
                 .onSignal(PostStop.class, this::onPostStop)
                 .build();
@@ -219,14 +241,14 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
 
     private Behavior<Command> onCompute(Compute m) {
         m.replyTo().tell(compute(m.task()));
-        sampler.tell(new Sampler.RequestWork(id, getContext().getSelf(), m.task().workId()));
+        sampler.tell(new Sampler.RequestWork(reportId, getContext().getSelf(), m.task().workId()));
         return this;
     }
 
     private Behavior<Command> onRefine(Refine m) {
         m.replyTo().tell(compute(m.task()));
         // reports the refinement as answered (it does not make the solver idle while it holds a pulled item)
-        sampler.tell(new Sampler.RequestWork(id, getContext().getSelf(), m.task().workId()));
+        sampler.tell(new Sampler.RequestWork(reportId, getContext().getSelf(), m.task().workId()));
         return this;
     }
 
@@ -238,8 +260,8 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
                 m.epsilon(), null);
         long nanos = System.nanoTime() - t0;
         currentWork = -1;
-        m.replyTo().tell(new Optimizer.Validated(m.workId(), m.round(), m.image(), r.psnr(), r.iterations(), nanos, id));
-        sampler.tell(new Sampler.RequestWork(id, getContext().getSelf(), m.workId()));
+        m.replyTo().tell(new Optimizer.Validated(m.workId(), m.round(), m.image(), r.psnr(), r.iterations(), nanos, reportId));
+        sampler.tell(new Sampler.RequestWork(reportId, getContext().getSelf(), m.workId()));
         return this;
     }
 
@@ -251,7 +273,7 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
         } catch (RuntimeException e) {
             error = String.valueOf(e.getMessage());
         }
-        m.replyTo().tell(new Optimizer.WarmStartsSaved(m.checkpoint(), id, m.file(), digest, error));
+        m.replyTo().tell(new Optimizer.WarmStartsSaved(m.checkpoint(), reportId, m.file(), digest, error));
         return this;
     }
 
@@ -260,7 +282,7 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
             env.sampleSolver(id).forget(currentSample);   // its iterates may be half-updated
         }
         closeBound();
-        sampler.tell(new Sampler.SolverFailed(id, currentWork));
+        sampler.tell(new Sampler.SolverFailed(reportId, currentWork));
         return this;
     }
 
@@ -277,7 +299,7 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
         }
         currentWork = t.workId();
         currentSample = t.sample();
-        faults.beforeCompute(id, t);
+        faults.beforeCompute(reportId, t);
         SampleSolver solver = env.sampleSolver(id);
         long t0 = System.nanoTime();   // numerics: binding θ and the hypergradient
         Hypergradient hg = solver.hypergradient(bind(t.thetaNoCopy(), t.version()), t.sample(), t.epsilon(), t.delta());
@@ -290,7 +312,7 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
         currentSample = -1;
         return new Optimizer.Computed(t.workId(), t.refinement(), t.sample(), t.step(), t.slot(), t.batchSize(),
                 t.version(), t.epsilon(), t.delta(), z, hg.upperLoss(), hg.errorBound(), hg.certified(),
-                hg.computations(), hg.lowerLevel().reachedIterationCap(), hg.linearSolve().reachedIterationCap(), nanos, id);
+                hg.computations(), hg.lowerLevel().reachedIterationCap(), hg.linearSolve().reachedIterationCap(), nanos, reportId);
     }
 
     /** The regularizer bound at θ (re-bound only when θ changes). */

@@ -33,6 +33,7 @@ import java.util.concurrent.Callable;
                 bilevel.cli.train.ResumeCommand.class,
                 SummarizeCommand.class,
                 BenchCommand.class,
+                bilevel.cli.train.NodeCommand.class,
                 EvalCommand.class,
                 ReconstructCommand.class,
                 PlotCommand.class,

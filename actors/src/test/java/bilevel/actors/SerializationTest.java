@@ -57,6 +57,7 @@ class SerializationTest {
                 new Solver.Refine(task.refined(1e-4, 1e-4), opt),
                 new Solver.Validate(43, 2, 1, theta, 9, 1e-3, opt),
                 new Solver.SaveWarmStarts(4, "/tmp/x.bin", opt),
+                new Solver.Ping(),
                 new Solver.WarmStarts(List.of("a.bin", "b.bin"), List.of("sha256:1", "sha256:2")),
                 new Sampler.RequestWork(1, s.ref(), 41),
                 new Sampler.IssueBatch(5, theta, 9, 1e-3, 1e-3, opt),

@@ -178,7 +178,7 @@ public final class TrainCommand implements Callable<Integer> {
                 m.validationPsnr() == null ? "" : String.format(Locale.ROOT, "  val %.2f dB", m.validationPsnr()));
     }
 
-    private static void checkOutput(Path dir) {
+    static void checkOutput(Path dir) {
         if (Files.exists(dir)) {
             if (!Files.isDirectory(dir)) {
                 throw new UsageException("output path exists and is not a folder: " + dir);

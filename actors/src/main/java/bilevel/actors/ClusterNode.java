@@ -1,0 +1,498 @@
+package bilevel.actors;
+
+import akka.Done;
+import akka.actor.CoordinatedShutdown;
+import akka.actor.typed.ActorRef;
+import akka.actor.typed.ActorSystem;
+import akka.actor.typed.Behavior;
+import akka.actor.typed.DispatcherSelector;
+import akka.actor.typed.Terminated;
+import akka.actor.typed.javadsl.AskPattern;
+import akka.actor.typed.javadsl.Behaviors;
+import akka.cluster.Member;
+import akka.cluster.MemberStatus;
+import akka.cluster.typed.Cluster;
+import akka.cluster.typed.ClusterSingleton;
+import akka.cluster.typed.ClusterSingletonSettings;
+import akka.cluster.typed.Leave;
+import akka.cluster.typed.SingletonActor;
+import akka.actor.typed.receptionist.Receptionist;
+import akka.actor.typed.receptionist.ServiceKey;
+import akka.cluster.ddata.LWWRegister;
+import akka.cluster.ddata.LWWRegisterKey;
+import akka.cluster.ddata.SelfUniqueAddress;
+import akka.cluster.ddata.typed.javadsl.DistributedData;
+import akka.cluster.ddata.typed.javadsl.Replicator;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import bilevel.numerics.data.MinibatchSampler;
+import bilevel.numerics.regularizers.Regularizer;
+import bilevel.numerics.train.ReferenceTrainer;
+import bilevel.numerics.train.RegularizerFactory;
+import bilevel.numerics.train.TrainingData;
+import bilevel.numerics.train.TrainingException;
+import bilevel.numerics.train.TrainingSpec;
+import bilevel.numerics.train.UpperLevelStepper;
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * One node of a training cluster (Akka Cluster over Artery TCP, split brain resolver keep-majority).
+ *
+ * <ul>
+ *   <li>Role {@code optimizer}: runs the training's Optimizer, Sampler and Monitor as a Cluster Singleton
+ *       (on the oldest node of that role), writing the run folder on that node.</li>
+ *   <li>Role {@code solver}: runs {@code runtime.solvers} Solver actors that pull work from the singleton
+ *       through the singleton proxy (which forwards to the Sampler); results go straight to the Optimizer.</li>
+ * </ul>
+ * A node with both roles alone is a complete (asynchronous) training. At join every node presents the
+ * fingerprint of its data set; a node with other data is refused ({@link DataFingerprintChecker}) and
+ * {@link #run} returns {@link #EXIT_REFUSED}. When the run has finished, the optimizer node asks every
+ * member to leave, so all nodes stop. SIGTERM makes a node leave gracefully (CoordinatedShutdown); on the
+ * optimizer node a checkpoint is written first, as in {@link TrainingRuntime}.
+ *
+ * <p>Every checkpoint is replicated with Distributed Data (LWWRegister, WriteMajority); a singleton that
+ * starts (e.g. after the optimizer's node was lost) reads it (ReadMajority) and continues from it.
+ * Solvers' warm starts are not part of cluster checkpoints.
+ */
+public final class ClusterNode {
+    public static final String ROLE_OPTIMIZER = "optimizer";
+    public static final String ROLE_SOLVER = "solver";
+    public static final int EXIT_OK = 0;
+    /** This node's data differ from the cluster's (or it was refused for another configuration reason). */
+    public static final int EXIT_REFUSED = 3;
+    /** The node was downed or its actor system stopped before the run finished. */
+    public static final int EXIT_LOST = 4;
+    /** Steps of the replicated state a singleton of this JVM continued from (-1: started fresh). */
+    static final AtomicLong RESTORED_STEPS = new AtomicLong(-1);
+
+    /**
+     * Where and how a node runs.
+     *
+     * @param roles        subset of {optimizer, solver}
+     * @param host         canonical host name (what other nodes connect to)
+     * @param port         canonical port (0: any free port)
+     * @param bindHost     address to bind to (null: the canonical host)
+     * @param seeds        seed nodes as host:port (empty: this node founds the cluster)
+     * @param totalSolvers solvers in the whole cluster (the run fails when all of them have stopped)
+     * @param minNodes     members that must have joined before any is moved to Up (so before the training starts)
+     * @param bootstrap    Kubernetes: the service name (pod label {@code app}) whose pods Akka Management Cluster
+     *                     Bootstrap discovers through the Kubernetes API instead of seed nodes (null: seeds)
+     */
+    public record Settings(Set<String> roles, String host, int port, String bindHost, List<String> seeds,
+                           int totalSolvers, int minNodes, String bootstrap) {
+        public Settings {
+            roles = Set.copyOf(roles);
+            seeds = List.copyOf(seeds);
+            for (String r : roles) {
+                if (!r.equals(ROLE_OPTIMIZER) && !r.equals(ROLE_SOLVER)) {
+                    throw new IllegalArgumentException("unknown role '" + r + "' (optimizer, solver)");
+                }
+            }
+            if (roles.isEmpty()) {
+                throw new IllegalArgumentException("a node needs at least one role (optimizer, solver)");
+            }
+            for (String s : seeds) {
+                parseHostPort(s);
+            }
+        }
+    }
+
+    /**
+     * What a node did.
+     *
+     * @param exitCode  {@link #EXIT_OK}, {@link #EXIT_REFUSED} or {@link #EXIT_LOST}
+     * @param result    the run's result (only on the node whose singleton finished the run)
+     * @param computed  hypergradients computed by this node's solvers
+     * @param message   why the node stopped, for the user
+     */
+    public record Outcome(int exitCode, TrainingRuntime.Result result, long computed, String message) {
+    }
+
+    /** Solver actors of every node register under this key. */
+    public static final ServiceKey<Solver.Command> SOLVERS = ServiceKey.create(Solver.Command.class, "bilevel-solvers");
+
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+
+    private ClusterNode() {
+    }
+
+    /** The Distributed Data key of a run's replicated optimizer state (the newest checkpoint, as JSON). */
+    static akka.cluster.ddata.Key<LWWRegister<String>> stateKey(String runId) {
+        return LWWRegisterKey.create("bilevel-run-" + runId);
+    }
+
+    /**
+     * Sits between the Optimizer and the Monitor: forwards everything, and replicates each checkpoint
+     * (θ, optimizer state, version, sampler position, counters: the Checkpoint record) to the cluster with
+     * WriteMajority, asynchronously: the Optimizer does not wait for the acknowledgement.
+     */
+    private static Behavior<Monitor.Command> replicating(ActorRef<Monitor.Command> monitor, String runId) {
+        return Behaviors.setup(ctx -> {
+            ActorRef<Replicator.Command> replicator = DistributedData.get(ctx.getSystem()).replicator();
+            SelfUniqueAddress self = DistributedData.get(ctx.getSystem()).selfUniqueAddress();
+            akka.cluster.ddata.Key<LWWRegister<String>> key = stateKey(runId);
+            ActorRef<Replicator.UpdateResponse<LWWRegister<String>>> acks = ctx.spawn(
+                    Behaviors.<Replicator.UpdateResponse<LWWRegister<String>>>receive((c, r) -> {
+                        if (!(r instanceof Replicator.UpdateSuccess)) {
+                            c.getLog().warn("replicating the optimizer state: {}", r);
+                        }
+                        return Behaviors.same();
+                    }), "acks");
+            return Behaviors.receive(Monitor.Command.class)
+                    .onMessage(Monitor.Command.class, m -> {
+                        if (m instanceof Monitor.WriteCheckpoint w) {
+                            String json = JSON.writeValueAsString(w.checkpoint());
+                            replicator.tell(new Replicator.Update<>(key, LWWRegister.create(self, json),
+                                    new Replicator.WriteMajority(java.time.Duration.ofSeconds(3)),
+                                    acks, r -> r.withValue(self, json)));
+                        }
+                        monitor.tell(m);
+                        return Behaviors.same();
+                    })
+                    .build();
+        });
+    }
+
+    /** The replicated checkpoint of a run (ReadMajority), or null when there is none. */
+    @SuppressWarnings("unchecked")
+    private static Checkpoint readReplicated(ActorSystem<?> system, String runId) {
+        ActorRef<Replicator.Command> replicator = DistributedData.get(system).replicator();
+        akka.cluster.ddata.Key<LWWRegister<String>> key = stateKey(runId);
+        try {
+            Replicator.GetResponse<LWWRegister<String>> r = AskPattern.<Replicator.Command, Replicator.GetResponse<LWWRegister<String>>>ask(
+                    replicator, replyTo -> new Replicator.Get<>(key, new Replicator.ReadMajority(java.time.Duration.ofSeconds(3)),
+                            replyTo), java.time.Duration.ofSeconds(6), system.scheduler()).toCompletableFuture().get();
+            org.slf4j.LoggerFactory.getLogger(ClusterNode.class).info("replicated optimizer state of run {}: {}", runId,
+                    r.getClass().getSimpleName());
+            if (r instanceof Replicator.GetSuccess<LWWRegister<String>> ok) {
+                return JSON.readValue(ok.get(key).getValue(), Checkpoint.class);
+            }
+            if (r instanceof Replicator.NotFound) {
+                return null;
+            }
+            // ReadMajority failed (e.g. too few nodes answered): fall back to the local replica
+            Replicator.GetResponse<LWWRegister<String>> local = AskPattern.<Replicator.Command, Replicator.GetResponse<LWWRegister<String>>>ask(
+                    replicator, replyTo -> new Replicator.Get<>(key, Replicator.readLocal(), replyTo),
+                    java.time.Duration.ofSeconds(3), system.scheduler()).toCompletableFuture().get();
+            return local instanceof Replicator.GetSuccess<LWWRegister<String>> ok
+                    ? JSON.readValue(ok.get(key).getValue(), Checkpoint.class) : null;
+        } catch (Exception e) {
+            throw new TrainingException("cannot read the replicated optimizer state: " + e);
+        }
+    }
+
+    /** "host:port" → [host, port]. */
+    public static String[] parseHostPort(String s) {
+        int colon = s.lastIndexOf(':');
+        if (colon <= 0 || colon == s.length() - 1) {
+            throw new IllegalArgumentException("seed node must be HOST:PORT, got '" + s + "'");
+        }
+        try {
+            int port = Integer.parseInt(s.substring(colon + 1));
+            if (port < 1 || port > 65535) {
+                throw new NumberFormatException();
+            }
+            return new String[]{s.substring(0, colon), Integer.toString(port)};
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("seed node must be HOST:PORT with a port in 1..65535, got '" + s + "'");
+        }
+    }
+
+    /** The Akka configuration of a node: settings over {@code cluster-akka.conf} over the runtime's. */
+    public static Config akkaConfig(Settings s, String dataFingerprint, Config overrides) {
+        Map<String, Object> m = new HashMap<>();
+        m.put("akka.remote.artery.canonical.hostname", s.host());
+        m.put("akka.remote.artery.canonical.port", s.port());
+        if (s.bindHost() != null) {
+            m.put("akka.remote.artery.bind.hostname", s.bindHost());
+        }
+        m.put("akka.cluster.roles", new ArrayList<>(s.roles()));
+        List<String> seeds = new ArrayList<>();
+        for (String seed : s.seeds()) {
+            String[] hp = parseHostPort(seed);
+            seeds.add("akka://bilevel@" + hp[0] + ":" + hp[1]);
+        }
+        if (s.bootstrap() != null) {
+            seeds.clear();
+            m.put("akka.management.http.hostname", s.host());
+            m.put("akka.management.http.port", 8558);
+            if (s.bindHost() != null) {
+                m.put("akka.management.http.bind-hostname", s.bindHost());
+            }
+            m.put("akka.management.cluster.bootstrap.contact-point-discovery.discovery-method", "kubernetes-api");
+            m.put("akka.management.cluster.bootstrap.contact-point-discovery.service-name", s.bootstrap());
+            m.put("akka.management.cluster.bootstrap.contact-point-discovery.required-contact-point-nr",
+                    Math.max(1, s.minNodes()));
+            m.put("akka.discovery.kubernetes-api.pod-label-selector", "app=%s");
+        }
+        m.put("akka.cluster.seed-nodes", seeds);
+        m.put(DataFingerprintChecker.KEY, dataFingerprint);
+        m.put("akka.cluster.min-nr-of-members", Math.max(1, s.minNodes()));
+        return overrides.withFallback(ConfigFactory.parseMap(m))
+                .withFallback(ConfigFactory.parseResources(ClusterNode.class.getClassLoader(), "bilevel/cluster-akka.conf"))
+                .withFallback(TrainingRuntime.akkaConfig())
+                .resolve();
+    }
+
+    /**
+     * Runs a node until the run has finished (optimizer node: and the other members were asked to leave),
+     * the node was refused, downed or stopped by a signal. Blocking.
+     *
+     * @param outDir run folder (written by the node running the singleton; checked by the caller)
+     */
+    public static Outcome run(TrainingSpec spec, RuntimeSpec runtime, TrainingData data, Path outDir, Settings settings,
+                              TrainingRuntime.Options options) {
+        if (runtime.mode() != RuntimeSpec.Mode.ASYNC) {
+            throw new TrainingException("a cluster trains in async mode (runtime.mode = async): sync mode assigns "
+                    + "samples to solver slots of one process");
+        }
+        if (spec.train().method().equals("maid")) {
+            throw new TrainingException("the actor runtime trains with isgd or adam; MAID runs on the reference trainer");
+        }
+        Nd4j.getEnvironment().setMaxMasterThreads(1);
+        Nd4j.getEnvironment().setMaxThreads(1);
+        RuntimeSpec clusterRuntime = runtime.withSolvers(Math.max(1, settings.totalSolvers()));
+        Config config = akkaConfig(settings, data.fingerprint(), options.akkaOverrides()
+                .withFallback(ConfigFactory.parseString("akka.coordinated-shutdown.phases.before-service-unbind.timeout = "
+                        + Math.max(1, runtime.shutdownTimeout().toSeconds()) + "s")));
+        CompletableFuture<TrainingRuntime.Result> result = new CompletableFuture<>();
+        CompletableFuture<ActorRef<Optimizer.Command>> optimizerRef = new CompletableFuture<>();
+        AtomicLong computed = new AtomicLong();
+        Solver.Faults counting = (solver, task) -> {
+            options.faults().beforeCompute(solver, task);
+            computed.incrementAndGet();
+        };
+        boolean solverRole = settings.roles().contains(ROLE_SOLVER);
+        try (SolverEnvironment env = new SolverEnvironment(data, spec, new ReferenceTrainer(spec, x -> { }).dataType(),
+                solverRole ? runtime.solvers() : 0)) {
+            int node = (settings.host() + ":" + settings.port()).hashCode() & 0x00ffffff;
+            Behavior<Void> guardian = Behaviors.setup(ctx -> {
+                // every node holds a replica of the optimizer state (the replicator starts on first use)
+                DistributedData.get(ctx.getSystem()).replicator();
+                ClusterSingletonSettings singletonSettings = ClusterSingletonSettings.create(ctx.getSystem())
+                        .withRole(ROLE_OPTIMIZER);
+                ActorRef<Sampler.Command> work = ClusterSingleton.get(ctx.getSystem()).init(
+                        SingletonActor.of(coordinator(spec, clusterRuntime, data, outDir, options, result, optimizerRef),
+                                "training").withSettings(singletonSettings));
+                if (solverRole) {
+                    for (int i = 0; i < runtime.solvers(); i++) {
+                        // unique over the cluster: 24 bits of the node's address, 6 bits of the local slot
+                        int reportId = node * 64 + (i & 63);
+                        ActorRef<Solver.Command> solver = ctx.spawn(Solver.create(i, reportId, env, work,
+                                        Solver.WarmStarts.none(), counting), "solver-" + i,
+                                DispatcherSelector.fromConfig("bilevel-solver-dispatcher"));
+                        ctx.getSystem().receptionist().tell(Receptionist.register(SOLVERS, solver));
+                    }
+                }
+                return Behaviors.empty();
+            });
+            ActorSystem<Void> system = ActorSystem.create(guardian, "bilevel", config);
+            if (settings.bootstrap() != null) {
+                akka.actor.ActorSystem classic = akka.actor.typed.javadsl.Adapter.toClassic(system);
+                akka.management.javadsl.AkkaManagement.get(classic).start();
+                akka.management.cluster.bootstrap.ClusterBootstrap.get(classic).start();
+            }
+            CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "bilevel-checkpoint",
+                    () -> {
+                        ActorRef<Optimizer.Command> optimizer = optimizerRef.getNow(null);
+                        if (result.isDone() || optimizer == null) {
+                            return CompletableFuture.completedFuture(Done.getInstance());
+                        }
+                        return AskPattern.<Optimizer.Command, Optimizer.ShutdownComplete>ask(optimizer,
+                                        Optimizer.Shutdown::new, runtime.shutdownTimeout(), system.scheduler())
+                                .handle((r, e) -> Done.getInstance());
+                    });
+            CompletableFuture<Object> firstOf = CompletableFuture.anyOf(result,
+                    system.getWhenTerminated().toCompletableFuture());
+            try {
+                firstOf.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (ExecutionException e) {
+                // reported below
+            }
+            TrainingRuntime.Result r = null;
+            String error = null;
+            if (result.isDone()) {
+                try {
+                    r = result.get();
+                } catch (InterruptedException | ExecutionException e) {
+                    error = String.valueOf(e.getCause() != null ? e.getCause().getMessage() : e.getMessage());
+                }
+                // the run is over: every member leaves (the others stop when they are removed)
+                Cluster cluster = Cluster.get(system);
+                for (Member m : cluster.state().getMembers()) {
+                    if (!m.address().equals(cluster.selfMember().address()) && m.status() != MemberStatus.down()) {
+                        cluster.manager().tell(Leave.create(m.address()));
+                    }
+                }
+                waitForOthersToLeave(cluster, 20);
+                cluster.manager().tell(Leave.create(cluster.selfMember().address()));
+            }
+            try {
+                system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (ExecutionException | TimeoutException e) {
+                system.terminate();
+            }
+            String here = settings.host() + ":" + settings.port();
+            if (r != null) {
+                long restored = RESTORED_STEPS.get();
+                return new Outcome(EXIT_OK, r, computed.get(), "node " + here + " finished the run"
+                        + (restored >= 0 ? " (continued from the replicated state of step " + restored + ")" : ""));
+            }
+            if (error != null) {
+                return new Outcome(EXIT_LOST, null, computed.get(), "the run failed: " + error);
+            }
+            Optional<CoordinatedShutdown.Reason> reason = CoordinatedShutdown.get(system).getShutdownReason();
+            if (reason.isPresent() && reason.get().equals(CoordinatedShutdown.incompatibleConfigurationDetectedReason())) {
+                return new Outcome(EXIT_REFUSED, null, computed.get(), "node " + here + " was refused by the cluster: "
+                        + "its configuration (data fingerprint " + data.fingerprint() + ") is incompatible; see the log "
+                        + "line 'Configuration of the joining node is incompatible' for the cluster's fingerprint");
+            }
+            if (reason.isPresent() && (reason.get().equals(CoordinatedShutdown.clusterLeavingReason())
+                    || reason.get().equals(CoordinatedShutdown.jvmExitReason()))) {
+                return new Outcome(EXIT_OK, null, computed.get(), "node " + here + " left the cluster");
+            }
+            return new Outcome(EXIT_LOST, null, computed.get(), "node " + here + " stopped: "
+                    + reason.map(Object::toString).orElse("unknown reason"));
+        }
+    }
+
+    private static void waitForOthersToLeave(Cluster cluster, int seconds) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        while (System.nanoTime() < deadline) {
+            boolean others = false;
+            for (Member m : cluster.state().getMembers()) {
+                if (!m.address().equals(cluster.selfMember().address())) {
+                    others = true;
+                }
+            }
+            if (!others) {
+                return;
+            }
+            try {
+                Thread.sleep(100);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
+    /**
+     * The singleton: spawns Monitor, Sampler and Optimizer of a fresh run and forwards the Sampler's
+     * messages (solvers send work requests to the singleton proxy) to its Sampler.
+     */
+    private static Behavior<Sampler.Command> coordinator(TrainingSpec spec, RuntimeSpec runtime, TrainingData data,
+                                                         Path outDir, TrainingRuntime.Options options,
+                                                         CompletableFuture<TrainingRuntime.Result> result,
+                                                         CompletableFuture<ActorRef<Optimizer.Command>> optimizerRef) {
+        return Behaviors.setup(ctx -> {
+            ReferenceTrainer trainer = new ReferenceTrainer(spec, m -> { });
+            Regularizer reg = RegularizerFactory.create(spec.regularizer().type(), spec.regularizer().options());
+            UpperLevelStepper stepper = new UpperLevelStepper(trainer.optimizer(reg), runtime.staleness());
+            CheckpointStore store = new CheckpointStore(outDir.resolve("checkpoints"));
+            try {
+                Files.createDirectories(store.dir());
+            } catch (IOException e) {
+                throw new TrainingException("cannot create " + store.dir() + ": " + e.getMessage());
+            }
+            String runId = data.fingerprint().replace("sha256:", "") + "-" + spec.seed();
+            Checkpoint c = readReplicated(ctx.getSystem(), runId);
+            UpperLevelStepper.State state;
+            Sampler.Start start;
+            Optimizer.Setup setup;
+            if (c == null || !c.dataFingerprint().equals(data.fingerprint()) || c.theta().length != reg.numParams()) {
+                state = stepper.init(trainer.initialTheta(reg));
+                start = Sampler.Start.fresh(spec.seed());
+                setup = new Optimizer.Setup(spec, runtime, stepper, trainer::done, state, 0, 0, 0, 0,
+                        Double.NaN, 0, false, runtime.validation() ? data.validation().size() : 0, data.plan().size(), store,
+                        data.fingerprint(), Map.of(), result);
+            } else {
+                ctx.getLog().info("training singleton continues from the replicated state of step {} (checkpoint {})",
+                        c.steps(), c.sequence());
+                RESTORED_STEPS.set(c.steps());
+                state = c.upperLevel();
+                start = new Sampler.Start(c.samplerPosition(), c.samplerConsumed(), c.nextWorkId(), c.pendingSamples());
+                setup = new Optimizer.Setup(spec, runtime, stepper, trainer::done, state, c.steps(), c.computations(),
+                        c.hypergradients(), c.seconds(), c.validationPsnr() == null ? Double.NaN : c.validationPsnr(),
+                        c.sequence(), true, runtime.validation() ? data.validation().size() : 0, data.plan().size(), store,
+                        data.fingerprint(), c.counters(), result);
+            }
+            Monitor.Setup monitorSetup = new Monitor.Setup(outDir, spec, data.fingerprint(), store, options.progress(),
+                    options.terminal());
+            ActorRef<Monitor.Command> monitor = ctx.spawn(Monitor.create(monitorSetup), "monitor",
+                    DispatcherSelector.blocking());
+            ActorRef<Sampler.Command> sampler = ctx.spawn(Sampler.create(runtime,
+                    new MinibatchSampler(data.plan(), spec.train().batch()), start), "sampler");
+            ActorRef<Monitor.Command> tee = ctx.spawn(replicating(monitor, runId), "replicate");
+            ActorRef<Optimizer.Command> optimizer = ctx.spawn(Optimizer.create(setup, sampler, tee, List.of()),
+                    "optimizer");
+            // solvers that asked the previous singleton (or whose request was lost in the fail-over) ask again
+            ctx.spawn(Behaviors.<Receptionist.Listing>setup(c2 -> {
+                c2.getSystem().receptionist().tell(Receptionist.subscribe(SOLVERS, c2.getSelf()));
+                java.util.Set<ActorRef<Solver.Command>> seen = new java.util.HashSet<>();
+                return Behaviors.receive(Receptionist.Listing.class).onMessage(Receptionist.Listing.class, l -> {
+                    for (ActorRef<Solver.Command> solver : l.getServiceInstances(SOLVERS)) {
+                        if (seen.add(solver)) {
+                            solver.tell(new Solver.Ping());
+                        }
+                    }
+                    return Behaviors.same();
+                }).build();
+            }), "solver-listing");
+            ctx.watch(optimizer);
+            ctx.watch(sampler);
+            ctx.watch(monitor);
+            optimizerRef.complete(optimizer);
+            ctx.getLog().info("training singleton started on {}", ctx.getSystem().address());
+            return Behaviors.receive(Sampler.Command.class)
+                    .onMessage(Sampler.Command.class, m -> {
+                        sampler.tell(m);
+                        return Behaviors.same();
+                    })
+                    .onSignal(Terminated.class, t -> {
+                        if (!result.isDone()) {
+                            result.completeExceptionally(new IllegalStateException("the " + t.getRef().path().name()
+                                    + " actor stopped unexpectedly (see the log)"));
+                        }
+                        return Behaviors.same();
+                    })
+                    .build();
+        });
+    }
+
+    /** One summary line of a node's outcome. */
+    public static String summary(Outcome o) {
+        return String.format(Locale.ROOT, "%s; this node computed %d hypergradients", o.message(), o.computed());
+    }
+
+    static void println(PrintWriter w, String s) {
+        if (w != null) {
+            w.println(s);
+            w.flush();
+        }
+    }
+}

@@ -1,0 +1,158 @@
+package bilevel.cli.train;
+
+import bilevel.actors.ClusterNode;
+import bilevel.actors.RuntimeSpec;
+import bilevel.actors.TrainingRuntime;
+import bilevel.cli.UsageException;
+import bilevel.config.ExperimentConfig;
+import bilevel.numerics.train.TrainingData;
+import bilevel.numerics.train.TrainingException;
+import bilevel.numerics.train.TrainingSpec;
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code bilevel node}: one node of a training cluster. Every node reads the same experiment
+ * ({@code --config}, {@code --set}); the node with role {@code optimizer} that is oldest runs the
+ * training (a Cluster Singleton) and writes the run folder {@code --out} like {@code bilevel train};
+ * {@code solver} nodes compute hypergradients. Exit codes: 0 run finished / node left, 3 refused (other
+ * data), 4 lost (downed, or the run failed).
+ */
+@Command(name = "node",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description = {
+                "Run one node of a training cluster (Akka Cluster, Artery TCP).",
+                "Example (two nodes on one machine):",
+                "  bilevel node --roles optimizer,solver --port 25520 --out runs/c1 &",
+                "  bilevel node --roles solver --port 25521 --seeds 127.0.0.1:25520",
+        })
+public final class NodeCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--roles", paramLabel = "ROLES", split = ",", description = "optimizer and/or solver (default: both).")
+    List<String> roles = new ArrayList<>(List.of(ClusterNode.ROLE_OPTIMIZER, ClusterNode.ROLE_SOLVER));
+
+    @Option(names = "--host", paramLabel = "H", description = "Host name other nodes reach this one at (default 127.0.0.1).")
+    String host = "127.0.0.1";
+
+    @Option(names = "--port", paramLabel = "P", description = "Cluster port (default 25520).")
+    int port = 25520;
+
+    @Option(names = "--bind", paramLabel = "ADDR", description = "Address to bind to (default: --host; e.g. 0.0.0.0 in a container).")
+    String bind;
+
+    @Option(names = "--seeds", paramLabel = "H:P,...", split = ",", description = "Seed nodes (default: this node alone founds the cluster).")
+    List<String> seeds = new ArrayList<>();
+
+    @Option(names = "--bootstrap", paramLabel = "SERVICE", description = "Kubernetes: find the other nodes with Akka Management Cluster Bootstrap (pods labelled app=SERVICE, Kubernetes API) instead of --seeds; management HTTP on port 8558.")
+    String bootstrap;
+
+    @Option(names = "--total-solvers", paramLabel = "N", description = "Solvers in the whole cluster (default: runtime.solvers x number of seeds, at least runtime.solvers); the run fails only when all have stopped.")
+    Integer totalSolvers;
+
+    @Option(names = "--min-nodes", paramLabel = "N", description = "Members that must have joined before the training starts (default 1).")
+    int minNodes = 1;
+
+    @Option(names = "--config", paramLabel = "FILE", description = "Experiment (HOCON), the same on every node.")
+    Path config;
+
+    @Option(names = "--out", paramLabel = "DIR", description = "Run folder (optimizer role; default runs/cluster-<date>-<time>); must be new or empty.")
+    Path out;
+
+    @Option(names = "--solvers", paramLabel = "N", description = "Solver actors on this node (overrides bilevel.runtime.solvers).")
+    Integer solvers;
+
+    @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Overrides any key under bilevel (repeatable).")
+    Map<String, String> set = new LinkedHashMap<>();
+
+    @Option(names = "--quiet", description = "Print only the summary.")
+    boolean quiet;
+
+    @Override
+    public Integer call() {
+        Map<String, String> overrides = new LinkedHashMap<>(set);
+        if (solvers != null) {
+            if (solvers < 1) {
+                throw new UsageException("--solvers must be at least 1, got " + solvers);
+            }
+            overrides.put("runtime.solvers", Integer.toString(solvers));
+        }
+        if (port < 1 || port > 65535) {
+            throw new UsageException("--port must be in 1..65535, got " + port);
+        }
+        Config merged;
+        TrainingSpec ts;
+        RuntimeSpec rt;
+        try {
+            merged = ExperimentConfig.load(config, overrides);
+            ts = ExperimentConfig.toSpec(merged);
+            rt = ExperimentConfig.toRuntimeSpec(merged);
+        } catch (ExperimentConfig.ConfigError e) {
+            throw new UsageException(e.getMessage());
+        }
+        if (rt.mode() != RuntimeSpec.Mode.ASYNC) {
+            throw new UsageException("a cluster trains in async mode: set runtime.mode = async");
+        }
+        Set<String> roleSet = new LinkedHashSet<>(roles);
+        List<String> seedList = seeds.isEmpty() ? List.of(host + ":" + port) : seeds;
+        ClusterNode.Settings settings;
+        try {
+            settings = new ClusterNode.Settings(roleSet, host, port, bind, seedList,
+                    totalSolvers != null ? totalSolvers : rt.solvers() * Math.max(Math.max(1, minNodes), seedList.size()), minNodes, bootstrap);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
+        }
+        boolean optimizer = roleSet.contains(ClusterNode.ROLE_OPTIMIZER);
+        Path dir = out != null ? out : Path.of("runs", "cluster-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+        PrintWriter err = spec.commandLine().getErr();
+        PrintWriter stdout = spec.commandLine().getOut();
+        try (TrainingData data = RunOutput.loadData(ts)) {
+            if (optimizer) {
+                TrainCommand.checkOutput(dir);
+                TrainCommand.writeConfig(dir, merged);
+            }
+            if (!quiet) {
+                err.println("node " + host + ":" + port + " roles " + roleSet + " seeds " + seedList + " data "
+                        + data.fingerprint());
+                err.flush();
+            }
+            ClusterNode.Outcome o;
+            try {
+                o = ClusterNode.run(ts, rt, data, dir, settings, new TrainingRuntime.Options(quiet ? null : err,
+                        false, bilevel.actors.Solver.Faults.NONE, ConfigFactory.empty()));
+            } catch (TrainingException | UncheckedIOException e) {
+                throw new UsageException(e.getMessage());
+            }
+            stdout.println(ClusterNode.summary(o));
+            stdout.flush();
+            if (o.result() != null) {
+                return RunOutput.report(stdout, err, o.result(), ts, dir);
+            }
+            if (o.exitCode() != 0) {
+                err.println("bilevel node: " + o.message());
+                err.flush();
+            }
+            return o.exitCode();
+        }
+    }
+}
