@@ -61,7 +61,7 @@ public final class BenchThroughputCommand implements Callable<Integer> {
     @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Overrides a key under bilevel, e.g. --set regularizer.type=tv (repeatable).")
     Map<String, String> set = new LinkedHashMap<>();
 
-    @Option(names = "--hypergradients", paramLabel = "M", defaultValue = "64",
+    @Option(names = "--hypergradients", paramLabel = "M", defaultValue = "128",
             description = "Hypergradients per timed run (default: ${DEFAULT-VALUE}).")
     int hypergradients;
 
