@@ -486,7 +486,7 @@ public final class ConvexRidge implements Regularizer, LearnedStructure {
             INDArray cur = r;
             for (int l = layers - 1; l >= 0; l--) {
                 INDArray dst = l == 0 ? s.image : s.back[l];
-                s.adj[l].adjoint(weights[l], cur, dst);
+                s.conv[l].adjoint(weights[l], cur, dst);
                 cur = dst;
             }
         }
@@ -604,7 +604,7 @@ public final class ConvexRidge implements Regularizer, LearnedStructure {
                 INDArray in = l == 0 ? input : acts[l];
                 s.conv[l].weightGradient(in, cur, s.weightGrad[l], betaAcc);
                 if (l > 0) {
-                    s.adj[l].adjoint(weights[l], cur, s.back[l]);
+                    s.conv[l].adjoint(weights[l], cur, s.back[l]);
                     cur = s.back[l];
                 }
             }
@@ -712,7 +712,7 @@ public final class ConvexRidge implements Regularizer, LearnedStructure {
                 double jw = k * normBefore[l] * (rNorm + tailGram[l] * xNorm);
                 sum += jw * jw;
                 if (l > 0) {
-                    s.adj[l].adjoint(weights[l], cur, s.back[l]);
+                    s.conv[l].adjoint(weights[l], cur, s.back[l]);
                     cur = s.back[l];
                 }
             }
@@ -751,7 +751,6 @@ public final class ConvexRidge implements Regularizer, LearnedStructure {
             final int height;
             final int width;
             final Conv2d[] conv;         // forward and weightGradient
-            final Conv2d[] adj;          // adjoint (the same instances when ConvSharing allows)
             final INDArray[] fwd;        // fwd[l] : [c_l, H, W], l = 1..L
             final INDArray[] tan;        // tangent activations
             final INDArray[] back;       // back[l] : [c_l, H, W], l = 1..L−1
@@ -767,15 +766,12 @@ public final class ConvexRidge implements Regularizer, LearnedStructure {
                 this.width = width;
                 long n = (long) height * width;
                 conv = new Conv2d[layers];
-                adj = new Conv2d[layers];
-                boolean share = ConvSharing.adjointThenForwardIsSafe();
                 fwd = new INDArray[layers + 1];
                 tan = new INDArray[layers + 1];
                 back = new INDArray[layers];
                 weightGrad = new INDArray[layers];
                 for (int l = 0; l < layers; l++) {
                     conv[l] = new Conv2d(channels[l], channels[l + 1], k, height, width, dataType);
-                    adj[l] = share ? conv[l] : new Conv2d(channels[l], channels[l + 1], k, height, width, dataType);
                     fwd[l + 1] = Nd4j.create(dataType, channels[l + 1], height, width);
                     tan[l + 1] = Nd4j.create(dataType, channels[l + 1], height, width);
                     if (l > 0) {
@@ -803,9 +799,6 @@ public final class ConvexRidge implements Regularizer, LearnedStructure {
             public void close() {
                 for (int l = 0; l < layers; l++) {
                     conv[l].close();
-                    if (adj[l] != conv[l]) {
-                        adj[l].close();
-                    }
                     fwd[l + 1].close();
                     tan[l + 1].close();
                     if (back[l] != null) {

@@ -413,10 +413,10 @@ public final class Icnn implements Regularizer, LearnedStructure {
 
         /** After {@link #forward}: h₂ = W₂ᵀg₂, stacked ← [S₁ ⊙ h₂; g₂], image ← Aᵀ stacked (without the factor E). */
         private void backward(Workspace s) {
-            s.adjB.adjoint(weightsB, s.g2, s.h2);
+            s.convB.adjoint(weightsB, s.g2, s.h2);
             s.stackTop.assign(s.s1).muli(s.h2m);
             s.stackBottom.assign(s.g2m);
-            s.adjA.adjoint(weightsA, s.stack, s.image);
+            s.convA.adjoint(weightsA, s.stack, s.image);
         }
 
         @Override
@@ -447,19 +447,19 @@ public final class Icnn implements Regularizer, LearnedStructure {
         public void hessianVector(INDArray x, INDArray v, INDArray out) {
             Workspace s = workspace(x);
             forward(s, x, true);
-            s.adjB.adjoint(weightsB, s.g2, s.h2);
+            s.convB.adjoint(weightsB, s.g2, s.h2);
             // tangent: ṗ₁ = W₁v, Vv ; ż₁ = S₁ ⊙ ṗ₁ ; ṗ₂ = W₂ż₁ + Vv ; ġ₂ = D₂ ⊙ ṗ₂ ; ḣ₂ = W₂ᵀġ₂
             s.convA.forward(weightsA, v, s.tpre);
             s.tz1m.assign(s.s1).muli(s.tp1);
             s.convB.forward(weightsB, s.tz1, s.tp2);
             s.tp2m.addi(s.tvx).muli(s.d2);
-            s.adjB.adjoint(weightsB, s.tp2, s.th2);
+            s.convB.adjoint(weightsB, s.tp2, s.th2);
             // ġ₁ = D₁ ⊙ ṗ₁ ⊙ h₂ + S₁ ⊙ ḣ₂
             s.stackTop.assign(s.d1).muli(s.tp1).muli(s.h2m);
             s.t1.assign(s.s1).muli(s.th2m);
             s.stackTop.addi(s.t1);
             s.stackBottom.assign(s.tp2m);
-            s.adjA.adjoint(weightsA, s.stack, s.image);
+            s.convA.adjoint(weightsA, s.stack, s.image);
             s.image.muli(scale);
             out.assign(s.image2d);
         }
@@ -489,8 +489,8 @@ public final class Icnn implements Regularizer, LearnedStructure {
             s.convB.weightGradient(s.tz1, s.lambdaDot2, s.gradB, 0.0);
             s.convB.weightGradient(s.z1, s.lambda2, s.gradB, 1.0);
             // W₂ᵀλ̇₂ (th2), W₂ᵀλ₂ (h2)
-            s.adjB.adjoint(weightsB, s.lambdaDot2, s.th2);
-            s.adjB.adjoint(weightsB, s.lambda2, s.h2);
+            s.convB.adjoint(weightsB, s.lambdaDot2, s.th2);
+            s.convB.adjoint(weightsB, s.lambda2, s.h2);
             // λ₁ = S₁ ⊙ W₂ᵀλ₂ + D₁ ⊙ q̇₁ ⊙ W₂ᵀλ̇₂ (top of stack), λ̇₁ = S₁ ⊙ W₂ᵀλ̇₂ (top of tstack)
             s.stackTop.assign(s.s1).muli(s.h2m);
             s.t1.assign(s.d1).muli(s.tp1).muli(s.th2m);
@@ -674,7 +674,7 @@ public final class Icnn implements Regularizer, LearnedStructure {
         private final class Workspace implements AutoCloseable {
             final int height;
             final int width;
-            final Conv2d convA, convB, adjA, adjB;
+            final Conv2d convA, convB;
             final INDArray pre, tpre, stack, tstack;               // [2C, H, W]
             final INDArray p1, vx, tp1, tvx, stackTop, stackBottom, tstackTop, tstackBottom; // [C, n] views
             final INDArray z1, p2, g2, h2, tz1, tp2, th2, lambda2, lambdaDot2; // [C, H, W]
@@ -688,11 +688,8 @@ public final class Icnn implements Regularizer, LearnedStructure {
                 this.width = width;
                 long n = (long) height * width;
                 int kk = k * k;
-                boolean share = ConvSharing.adjointThenForwardIsSafe();
                 convA = new Conv2d(1, 2 * c, k, height, width, dataType);
                 convB = new Conv2d(c, c, k, height, width, dataType);
-                adjA = share ? convA : new Conv2d(1, 2 * c, k, height, width, dataType);
-                adjB = share ? convB : new Conv2d(c, c, k, height, width, dataType);
                 pre = Nd4j.create(dataType, 2L * c, height, width);
                 tpre = Nd4j.create(dataType, 2L * c, height, width);
                 stack = Nd4j.create(dataType, 2L * c, height, width);
@@ -750,12 +747,6 @@ public final class Icnn implements Regularizer, LearnedStructure {
             public void close() {
                 convA.close();
                 convB.close();
-                if (adjA != convA) {
-                    adjA.close();
-                }
-                if (adjB != convB) {
-                    adjB.close();
-                }
                 for (INDArray a : new INDArray[]{pre, tpre, stack, tstack, z1, p2, g2, h2, tz1, tp2, th2, lambda2,
                         lambdaDot2, s1, d1, d2, t1, tmp, image, gradA, gradB, channelSums}) {
                     a.close();
