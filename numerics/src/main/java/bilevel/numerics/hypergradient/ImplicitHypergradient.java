@@ -30,6 +30,11 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * </ol>
  * The result is certified iff μ_h, M, L_H, L_J are all certified and both solvers converged.
  *
+ * <p>In {@link ErrorBoundMode#ESTIMATED} mode (constructor with a mode) M, L_H and L_J are replaced by the
+ * local estimates of {@link LocalConstantEstimator} at (x, q) (each at most the certified constant); the
+ * result is then never certified, and {@link Hypergradient#computations()} also counts the estimator's
+ * regularizer evaluations.
+ *
  * <p>Holds the FISTA buffers, the linear solver and one image buffer for g; not thread-safe (use one
  * per worker). {@link #close()} releases them (and the linear solver if this object created it), not the problem.
  */
@@ -45,21 +50,33 @@ public final class ImplicitHypergradient implements AutoCloseable {
     private final int maxLowerIterations;
     private final int maxLinearIterations;
     private final INDArray upperGradient;
+    private final ErrorBoundMode mode;
+    private LocalConstantEstimator estimator;
+
+    /** Seed of the estimator's probes: fixed, so estimates depend only on (θ, x, q, ε). */
+    static final long PROBE_SEED = 0x5EEDL;
 
     /** With conjugate gradients as the linear solver. */
     public ImplicitHypergradient(LowerLevelProblem problem, int maxLowerIterations, int maxLinearIterations) {
+        this(problem, maxLowerIterations, maxLinearIterations, ErrorBoundMode.CERTIFIED);
+    }
+
+    /** With conjugate gradients as the linear solver and the given error-bound mode. */
+    public ImplicitHypergradient(LowerLevelProblem problem, int maxLowerIterations, int maxLinearIterations,
+                                 ErrorBoundMode mode) {
         this(problem, new ConjugateGradient(problem.imageShape(), problem.dataType()), true, maxLowerIterations,
-                maxLinearIterations);
+                maxLinearIterations, mode);
     }
 
     /** With the given linear solver (not owned: the caller closes it). */
     public ImplicitHypergradient(LowerLevelProblem problem, LinearSolver linearSolver, int maxLowerIterations,
                                  int maxLinearIterations) {
-        this(problem, linearSolver, false, maxLowerIterations, maxLinearIterations);
+        this(problem, linearSolver, false, maxLowerIterations, maxLinearIterations, ErrorBoundMode.CERTIFIED);
     }
 
     private ImplicitHypergradient(LowerLevelProblem problem, LinearSolver linearSolver, boolean ownsLinearSolver,
-                                  int maxLowerIterations, int maxLinearIterations) {
+                                  int maxLowerIterations, int maxLinearIterations, ErrorBoundMode mode) {
+        this.mode = java.util.Objects.requireNonNull(mode, "mode");
         this.problem = problem;
         this.fista = new Fista(problem);
         this.linearSolver = linearSolver;
@@ -67,6 +84,10 @@ public final class ImplicitHypergradient implements AutoCloseable {
         this.maxLowerIterations = maxLowerIterations;
         this.maxLinearIterations = maxLinearIterations;
         this.upperGradient = problem.newImage();
+    }
+
+    public ErrorBoundMode errorBoundMode() {
+        return mode;
     }
 
     public LowerLevelProblem problem() {
@@ -122,6 +143,18 @@ public final class ImplicitHypergradient implements AutoCloseable {
         Bound hessianLipschitz = reg.hessianLipschitz();
         // x and x̂ both lie in the ball of radius ‖x‖ + ε (‖x − x̂‖ ≤ ε), which is all the bound needs
         Bound mixedLipschitz = reg.mixedLipschitz(VectorOps.norm(x) + lower.distanceBound());
+        long estimatorEvaluations = 0;
+        if (mode == ErrorBoundMode.ESTIMATED) {
+            if (estimator == null) {
+                estimator = new LocalConstantEstimator(problem.imageShape(), problem.dataType());
+            }
+            LocalConstantEstimator.Estimates e = estimator.estimate(reg, x, q, lower.distanceBound(),
+                    new double[]{mixedNorm.value(), hessianLipschitz.value(), mixedLipschitz.value()}, PROBE_SEED);
+            mixedNorm = e.mixedNorm();
+            hessianLipschitz = e.hessianLipschitz();
+            mixedLipschitz = e.mixedLipschitz();
+            estimatorEvaluations = e.evaluations();
+        }
         boolean constantsCertified = mu.certified() && mixedNorm.certified() && hessianLipschitz.certified()
                 && mixedLipschitz.certified();
         HypergradientErrorBound bound = HypergradientErrorBound.evaluate(mu.value(), lower.distanceBound(),
@@ -130,13 +163,16 @@ public final class ImplicitHypergradient implements AutoCloseable {
         boolean certified = constantsCertified && lower.converged() && adjoint.converged()
                 && Double.isFinite(bound.value());
         return new Hypergradient(z, upperLoss, bound.value(), certified, bound, lower, adjoint,
-                (long) lower.iterations() + adjoint.iterations());
+                (long) lower.iterations() + adjoint.iterations() + estimatorEvaluations);
     }
 
     @Override
     public void close() {
         fista.close();
         upperGradient.close();
+        if (estimator != null) {
+            estimator.close();
+        }
         if (ownsLinearSolver) {
             linearSolver.close();
         }

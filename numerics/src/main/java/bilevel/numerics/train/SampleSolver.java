@@ -115,7 +115,8 @@ public final class SampleSolver implements AutoCloseable {
             LinearOperator a = operator(clean.size(0), clean.size(1), s.noiseSeed());
             try (INDArray y = measure(a, clean, s.noiseSeed());
                  LowerLevelProblem p = new LowerLevelProblem(a, y, clean.shape(), regularizer, problem.mu());
-                 ImplicitHypergradient ih = new ImplicitHypergradient(p, train.maxLowerIterations(), train.maxCgIterations())) {
+                 ImplicitHypergradient ih = new ImplicitHypergradient(p, train.maxLowerIterations(), train.maxCgIterations(),
+                         train.errorBoundMode())) {
                 HypergradientState state = trainCache.get(index);
                 if (state == null) {
                     state = ih.newState();

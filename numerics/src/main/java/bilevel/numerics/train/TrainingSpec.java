@@ -75,17 +75,35 @@ public record TrainingSpec(long seed, String dtype, RegularizerSpec regularizer,
      * @param step        step-size schedule spec, e.g. "poly:0.01:0.5"
      * @param accuracy    lower-level accuracy schedule spec
      * @param cgTolerance "tied:c" or a schedule spec
+     * @param errorBound  "certified" (default) or "estimated": how the hypergradient error bounds are
+     *                    evaluated (see {@link bilevel.numerics.hypergradient.ErrorBoundMode}); null means certified
      */
     public record TrainSpec(String method, int batch, long budget, long maxSteps, String step, String accuracy,
                             String cgTolerance, int maxLowerIterations, int maxCgIterations, int validateEvery,
-                            double validationAccuracy, MaidSpec maid) {
+                            double validationAccuracy, MaidSpec maid, String errorBound) {
+
+        /** With certified error bounds. */
+        public TrainSpec(String method, int batch, long budget, long maxSteps, String step, String accuracy,
+                         String cgTolerance, int maxLowerIterations, int maxCgIterations, int validateEvery,
+                         double validationAccuracy, MaidSpec maid) {
+            this(method, batch, budget, maxSteps, step, accuracy, cgTolerance, maxLowerIterations, maxCgIterations,
+                    validateEvery, validationAccuracy, maid, "certified");
+        }
+
         public TrainSpec {
+            errorBound = errorBound == null ? "certified" : errorBound;
+            bilevel.numerics.hypergradient.ErrorBoundMode.parse(errorBound);   // IllegalArgumentException if unknown
             if (batch < 1) {
                 throw new IllegalArgumentException("train.batch must be ≥ 1, got " + batch);
             }
             if (budget <= 0 && maxSteps <= 0) {
                 throw new IllegalArgumentException("set train.budget or train.max-steps (both are 0: the run would never stop)");
             }
+        }
+
+        /** {@link #errorBound()} as a mode. */
+        public bilevel.numerics.hypergradient.ErrorBoundMode errorBoundMode() {
+            return bilevel.numerics.hypergradient.ErrorBoundMode.parse(errorBound);
         }
     }
 }
