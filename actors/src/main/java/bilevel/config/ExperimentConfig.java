@@ -183,7 +183,8 @@ public final class ExperimentConfig {
                             c.getInt("train.validate-every"), c.getDouble("train.validation-accuracy"),
                             new TrainingSpec.MaidSpec(maid.getDouble("eta"), maid.getDouble("rho"), maid.getDouble("c"),
                                     maid.getDouble("nu-dec"), maid.getDouble("nu-inc"), maid.getDouble("step-growth"),
-                                    maid.getInt("max-backtracks"), maid.getDouble("alpha0"), maid.getDouble("eps0"))));
+                                    maid.getInt("max-backtracks"), maid.getDouble("alpha0"), maid.getDouble("eps0")),
+                            c.getString("train.error-bound")));
         } catch (ConfigException e) {
             throw new ConfigError("bad config value: " + oneLine(e.getMessage()));
         } catch (IllegalArgumentException e) {

@@ -39,28 +39,48 @@ public final class SummarizeCommand implements Callable<Integer> {
     @Option(names = "--json", description = "One JSON document instead of the table.")
     boolean json;
 
+    @Option(names = "--at", split = ",", paramLabel = "COMPUTATIONS",
+            description = "Budget checkpoints, e.g. 10000,20000,40000: adds one column per checkpoint with the last "
+                    + "validation PSNR recorded at or before that many computations (n/a when an unfinished run has not reached it; a finished run that stopped earlier keeps its last value).")
+    List<Long> checkpoints = List.of();
+
     /** One run's summary. */
     public record Row(String run, String method, String step, String accuracy, long seed, long steps,
                       long computations, double seconds, Double finalPsnr, Double bestPsnr, double lastLoss,
-                      String status) {
+                      String status, String errorBound, java.util.Map<Long, Double> psnrAt) {
     }
 
     @Override
     public Integer call() throws IOException {
         List<Row> rows = new ArrayList<>();
+        for (Long at : checkpoints) {
+            if (at == null || at <= 0) {
+                throw new UsageException("--at takes positive numbers of computations, got " + at);
+            }
+        }
         for (Path dir : runs) {
-            rows.add(summarize(dir));
+            rows.add(summarize(dir, checkpoints));
         }
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
             out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(rows));
         } else {
-            out.println("| run | method | step α_k | accuracy ε_k | seed | steps | computations | seconds | final val PSNR | best val PSNR | loss (last 10) | status |");
-            out.println("|---|---|---|---|---|---|---|---|---|---|---|---|");
+            StringBuilder head = new StringBuilder("| run | method | step α_k | accuracy ε_k | seed | steps | computations | seconds | final val PSNR | best val PSNR | loss (last 10) | status |");
+            StringBuilder rule = new StringBuilder("|---|---|---|---|---|---|---|---|---|---|---|---|");
+            for (Long at : checkpoints) {
+                head.append(" PSNR @ ").append(at).append(" |");
+                rule.append("---|");
+            }
+            out.println(head);
+            out.println(rule);
             for (Row r : rows) {
-                out.printf(Locale.ROOT, "| %s | %s | %s | %s | %d | %d | %d | %.0f | %s | %s | %.4g | %s |%n", r.run(), r.method(),
+                out.printf(Locale.ROOT, "| %s | %s | %s | %s | %d | %d | %d | %.0f | %s | %s | %.4g | %s |", r.run(), r.method(),
                         r.step(), r.accuracy(), r.seed(), r.steps(), r.computations(), r.seconds(), db(r.finalPsnr()),
                         db(r.bestPsnr()), r.lastLoss(), r.status());
+                for (Long at : checkpoints) {
+                    out.printf(Locale.ROOT, " %s |", db(r.psnrAt().get(at)));
+                }
+                out.println();
             }
         }
         out.flush();
@@ -73,6 +93,14 @@ public final class SummarizeCommand implements Callable<Integer> {
 
     /** Reads one run folder. */
     public static Row summarize(Path dir) throws IOException {
+        return summarize(dir, List.of());
+    }
+
+    /**
+     * Reads one run folder; {@code checkpoints} are budgets in computations at which the last validation PSNR
+     * recorded at or before them is reported (absent when an unfinished run has not reached the checkpoint).
+     */
+    public static Row summarize(Path dir, List<Long> checkpoints) throws IOException {
         Path conf = dir.resolve("config.conf");
         Path metrics = dir.resolve("metrics.jsonl");
         if (!Files.isRegularFile(conf) || !Files.isRegularFile(metrics)) {
@@ -85,6 +113,7 @@ public final class SummarizeCommand implements Callable<Integer> {
         Double last = null, best = null;
         List<Double> losses = new ArrayList<>();
         boolean finite = true;
+        java.util.Map<Long, Double> psnrAt = new java.util.TreeMap<>();
         for (String line : Files.readAllLines(metrics)) {
             if (line.isBlank()) {
                 continue;
@@ -105,6 +134,11 @@ public final class SummarizeCommand implements Callable<Integer> {
             if (v != null && !v.isNull()) {
                 last = v.asDouble();
                 best = best == null ? last : Math.max(best, last);
+                for (Long at : checkpoints) {
+                    if (computations <= at) {
+                        psnrAt.put(at, last);
+                    }
+                }
             }
         }
         double lastLoss = losses.subList(Math.max(0, losses.size() - 10), losses.size()).stream()
@@ -113,7 +147,15 @@ public final class SummarizeCommand implements Callable<Integer> {
         if (!finite) {
             status = "diverged";
         }
+        if (!status.equals("completed")) {
+            for (Long at : checkpoints) {
+                if (computations < at) {
+                    psnrAt.remove(at);   // an unfinished run has not reached this budget yet
+                }
+            }
+        }
         return new Row(dir.getFileName().toString(), c.getString("train.method"), c.getString("train.step"),
-                c.getString("train.accuracy"), c.getLong("seed"), steps, computations, seconds, last, best, lastLoss, status);
+                c.getString("train.accuracy"), c.getLong("seed"), steps, computations, seconds, last, best, lastLoss, status,
+                c.hasPath("train.error-bound") ? c.getString("train.error-bound") : "certified", psnrAt);
     }
 }

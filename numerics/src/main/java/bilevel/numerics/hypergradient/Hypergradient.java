@@ -14,7 +14,8 @@ import bilevel.numerics.solvers.LinearSolveResult;
  * @param bound         the bound with its ingredients
  * @param lowerLevel    statistics of the lower-level solve
  * @param linearSolve   statistics of the adjoint linear solve
- * @param computations  lower-level iterations + linear-solver iterations of this call
+ * @param computations  lower-level iterations + linear-solver iterations of this call (plus, with estimated
+ *                      error bounds, the regularizer evaluations of the estimator)
  */
 public record Hypergradient(double[] z, double upperLoss, double errorBound, boolean certified,
                             HypergradientErrorBound bound, Fista.Result lowerLevel, LinearSolveResult linearSolve,
