@@ -6,7 +6,8 @@
 #
 # Every run is an ordinary `bilevel train` of config/experiments/base.conf with --set overrides, so each row
 # of a table can be reproduced alone with the command printed before it runs.
-# BUDGET=N overrides every run's budget (e.g. BUDGET=3000 for a smoke test into another OUT_ROOT).
+# BUDGET=N overrides every run's budget (e.g. BUDGET=3000 for a smoke test into another OUT_ROOT);
+# DATA_ROOT=DIR takes BSD400 and Set12 from DIR instead of the paths in base.conf.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BILEVEL="$ROOT/deploy/bilevel"
@@ -15,6 +16,7 @@ group="${1:?usage: deploy/experiments.sh stability|grid|optimizer|maid|adam-swee
 OUT="${2:-$ROOT/runs/experiments}"
 EXTRA=()
 if [ -n "${BUDGET:-}" ]; then EXTRA=(--budget "$BUDGET"); fi
+if [ -n "${DATA_ROOT:-}" ]; then EXTRA+=(--set "data.train=$DATA_ROOT/BSD400" --set "data.validation=$DATA_ROOT/Set12"); fi
 
 run() {  # run NAME [--set k=v ...]
     local name="$1"; shift

@@ -154,8 +154,17 @@ public final class SummarizeCommand implements Callable<Integer> {
                 }
             }
         }
-        return new Row(dir.getFileName().toString(), c.getString("train.method"), c.getString("train.step"),
-                c.getString("train.accuracy"), c.getLong("seed"), steps, computations, seconds, last, best, lastLoss, status,
-                c.hasPath("train.error-bound") ? c.getString("train.error-bound") : "certified", psnrAt);
+        String method = c.getString("train.method");
+        String errorBound = c.hasPath("train.error-bound") ? c.getString("train.error-bound") : "certified";
+        String step = c.getString("train.step");
+        String accuracy = c.getString("train.accuracy");
+        if (method.equals("maid") && c.hasPath("train.maid.alpha0") && c.hasPath("train.maid.eps0")) {
+            // MAID ignores the schedules: its step and accuracy adapt from α0 and ε0
+            step = "line search from " + c.getString("train.maid.alpha0");
+            accuracy = "adaptive from " + c.getString("train.maid.eps0") + " (" + errorBound + " bounds)";
+        }
+        return new Row(dir.getFileName().toString(), method, step,
+                accuracy, c.getLong("seed"), steps, computations, seconds, last, best, lastLoss, status,
+                errorBound, psnrAt);
     }
 }

@@ -119,6 +119,36 @@ class ReferenceTrainerTest {
         assertEquals(3, a.steps());
     }
 
+    /**
+     * train.error-bound = estimated: every metrics line says certified = false, the bounds are below the
+     * certified run's at the same first θ, the model file records the mode and reads back.
+     */
+    @Test
+    void estimatedErrorBoundsAreLabelledInTheMetrics() throws IOException {
+        TrainingSpec certified = TrainingFixtures.spec("tv", "isgd", 4, 0, 2);
+        TrainingSpec.TrainSpec t = certified.train();
+        TrainingSpec estimated = new TrainingSpec(certified.seed(), certified.dtype(), certified.regularizer(),
+                certified.problem(), certified.data(), new TrainingSpec.TrainSpec(t.method(), t.batch(), t.budget(),
+                t.maxSteps(), t.step(), t.accuracy(), t.cgTolerance(), t.maxLowerIterations(), t.maxCgIterations(),
+                t.validateEvery(), t.validationAccuracy(), t.maid(), "estimated"));
+        List<StepMetrics> c = new ArrayList<>();
+        List<StepMetrics> e = new ArrayList<>();
+        train(certified, dir.resolve("cert"), c);
+        train(estimated, dir.resolve("est"), e);
+        assertTrue(c.get(0).certified(), "the TV bounds are certified");
+        assertEquals(c.get(0).zNorm(), e.get(0).zNorm(), 0.0, "the mode changes the bound, not z");
+        assertTrue(e.get(0).errorBound() <= c.get(0).errorBound());
+        ObjectMapper json = new ObjectMapper();
+        for (String line : Files.readAllLines(dir.resolve("est/metrics.jsonl"))) {
+            assertFalse(json.readTree(line).get("certified").asBoolean(), line);
+        }
+        assertEquals("estimated", ModelFile.read(dir.resolve("est/model.json")).config().train().errorBound());
+        assertEquals("certified", ModelFile.read(dir.resolve("cert/model.json")).config().train().errorBound());
+        assertThrows(IllegalArgumentException.class, () -> new TrainingSpec.TrainSpec(t.method(), t.batch(),
+                t.budget(), t.maxSteps(), t.step(), t.accuracy(), t.cgTolerance(), t.maxLowerIterations(),
+                t.maxCgIterations(), t.validateEvery(), t.validationAccuracy(), t.maid(), "loose"));
+    }
+
     @Test
     void badInputIsATrainingException() {
         assertThrows(TrainingException.class, () -> new ReferenceTrainer(
