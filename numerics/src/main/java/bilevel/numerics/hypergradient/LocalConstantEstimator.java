@@ -54,7 +54,7 @@ import java.util.SplittableRandom;
  * <p>Work: k mixed adjoints for M̃, 2k for L̃_J, 2m + 3 Hessian-vector products of R for L̃_H;
  * {@link Estimates#evaluations()} reports their number (counted by the caller as computations).
  *
- * <p>Holds five image buffers of one shape and data type; not thread-safe. Probes are drawn from a
+ * <p>Holds six image buffers of one shape and data type; not thread-safe. Probes are drawn from a
  * {@link SplittableRandom} seeded by the caller, so the estimates are deterministic.
  */
 public final class LocalConstantEstimator implements AutoCloseable {
