@@ -33,15 +33,32 @@ public final class ConvolutionFilters implements LearnedOperator {
     public static final double MIN_LOG_WEIGHT = -12;
     public static final double MAX_LOG_WEIGHT = 5;
 
+    /** Initial weight λ_c of {@link #ConvolutionFilters(int, int)}. */
+    public static final double DEFAULT_INITIAL_WEIGHT = 0.1;
+
     private final int channels;
     private final int kernelSize;
+    private final double initialWeight;
 
+    /** C filters of size k×k, initial weights {@value #DEFAULT_INITIAL_WEIGHT}. */
     public ConvolutionFilters(int channels, int kernelSize) {
+        this(channels, kernelSize, DEFAULT_INITIAL_WEIGHT);
+    }
+
+    /**
+     * @param initialWeight λ_c of {@link #initialTheta} (the scale of K at the start of a training), in
+     *                      [e^MIN_LOG_WEIGHT, e^MAX_LOG_WEIGHT]
+     */
+    public ConvolutionFilters(int channels, int kernelSize, double initialWeight) {
         if (channels < 1 || kernelSize < 1 || kernelSize % 2 == 0) {
             throw new IllegalArgumentException("need C ≥ 1 and an odd kernel size, got " + channels + ", " + kernelSize);
         }
+        if (!(Math.log(initialWeight) >= MIN_LOG_WEIGHT && Math.log(initialWeight) <= MAX_LOG_WEIGHT)) {
+            throw new IllegalArgumentException("initial weight " + initialWeight + " out of range");
+        }
         this.channels = channels;
         this.kernelSize = kernelSize;
+        this.initialWeight = initialWeight;
     }
 
     public int kernelSize() {
@@ -74,7 +91,7 @@ public final class ConvolutionFilters implements LearnedOperator {
         return channels;
     }
 
-    /** Zero-mean Gaussian filters of unit ℓ2 norm and weights 0.1 (deterministic for the seed). */
+    /** Zero-mean Gaussian filters of unit ℓ2 norm and the initial weight λ_c (deterministic for the seed). */
     @Override
     public double[] initialTheta(long seed) {
         Random r = new Random(seed);
@@ -95,7 +112,7 @@ public final class ConvolutionFilters implements LearnedOperator {
             for (int j = 0; j < kk; j++) {
                 theta[c * kk + j] /= n > 0 ? n : 1;
             }
-            theta[channels * kk + c] = Math.log(0.1);
+            theta[channels * kk + c] = Math.log(initialWeight);
         }
         return theta;
     }
