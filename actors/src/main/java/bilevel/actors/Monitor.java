@@ -9,6 +9,7 @@ import akka.actor.typed.javadsl.Behaviors;
 import akka.actor.typed.javadsl.Receive;
 import bilevel.numerics.train.MetricsWriter;
 import bilevel.numerics.train.ModelFile;
+import bilevel.numerics.train.RegularizerFactory;
 import bilevel.numerics.train.StepMetrics;
 import bilevel.numerics.train.TrainingSpec;
 
@@ -166,7 +167,8 @@ public final class Monitor extends AbstractBehavior<Monitor.Command> {
             training.put("hypergradients", m.hypergradients());
             training.put("runtime", m.mode());
             training.put("solvers", m.solvers());
-            ModelFile.of(spec.regularizer().type(), spec.regularizer().options(), m.theta(), spec.problem(),
+            ModelFile.of(spec.regularizer().type(),
+                    RegularizerFactory.resolvedOptions(spec.regularizer().type(), spec.regularizer().options()), m.theta(), spec.problem(),
                     setup.dataFingerprint(), spec.seed(), training, spec).write(setup.outDir().resolve("model.json"));
             closeMetrics();
             if (setup.progress() != null && setup.terminal() && !lastLine.isEmpty()) {

@@ -63,7 +63,8 @@ public final class SolverEnvironment implements AutoCloseable {
     public synchronized SampleSolver sampleSolver(int id) {
         SampleSolver s = solvers.get(id);
         if (s == null) {
-            s = new SampleSolver(data, spec.problem(), spec.train(), dataType, spec.seed(), cacheCapacity);
+            s = new SampleSolver(data, spec.problem(), spec.train(), dataType, spec.seed(), cacheCapacity,
+                    RegularizerFactory.hypergradientMethod(newRegularizer(), spec.train()));
             solvers.set(id, s);
         }
         return s;

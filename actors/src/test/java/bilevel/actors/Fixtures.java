@@ -15,8 +15,13 @@ final class Fixtures {
 
     /** TV, double, 12 samples of 16×16 (6 dead-leaves images of 24², 2 crops each), 2 validation images. */
     static TrainingSpec spec(String method, long seed, long budget, long maxSteps) {
+        return spec("tv", Map.of(), method, seed, budget, maxSteps);
+    }
+
+    /** As {@link #spec(String, long, long, long)} with another regularizer type (e.g. a primal–dual model). */
+    static TrainingSpec spec(String type, Map<String, Object> options, String method, long seed, long budget, long maxSteps) {
         return new TrainingSpec(seed, "double",
-                new TrainingSpec.RegularizerSpec("tv", Map.of(), ""),
+                new TrainingSpec.RegularizerSpec(type, options, ""),
                 new TrainingSpec.ProblemSpec("denoise", 25, 1e-3, 3, 1.0, 0.3),
                 new TrainingSpec.DataSpec("embedded", "embedded", 6, 2, 24, 16, 2, 0, 0),
                 new TrainingSpec.TrainSpec(method, 3, budget, maxSteps, "poly:0.05:0.5", "poly:1e-2:0.25", "tied:1.0",

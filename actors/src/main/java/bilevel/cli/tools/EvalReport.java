@@ -25,6 +25,12 @@ final class EvalReport {
     private final TvBaseline.Tuning tuning;
     private final List<String> notes;
 
+    /** The lower-level solver(s) of the methods, e.g. "FISTA", "PDHG (model), FISTA (tv-baseline)". */
+    private String solvers() {
+        return SolverOptions.solvers(methods.stream().map(EvalCommand.Method::name).toList(),
+                methods.stream().map(EvalCommand.Method::family).toList());
+    }
+
     EvalReport(LoadedModel model, Path modelFile, Path images, TrainingSpec.ProblemSpec problem, Evaluator.Settings settings,
                long seed, List<EvalCommand.ImageRow> rows, List<EvalCommand.Method> methods, TvBaseline.Tuning tuning,
                List<String> problemNotes) {
@@ -96,7 +102,7 @@ final class EvalReport {
         sb.append("bilevel eval: ").append(rows.size()).append(" image(s) from ").append(images).append('\n');
         sb.append("  problem:     ").append(ProblemOptions.describe(problem)).append('\n');
         sb.append("  noise:       ").append(EvalCommand.noiseRule(seed)).append('\n');
-        sb.append("  lower level: ").append(SolverOptions.describe(settings)).append('\n');
+        sb.append("  lower level: ").append(SolverOptions.describe(settings, solvers())).append('\n');
         for (EvalCommand.Method m : methods) {
             sb.append("  ").append(pad(m.name() + ":", 13)).append(m.description()).append('\n');
         }
@@ -261,7 +267,7 @@ final class EvalReport {
         doc.put("seed", seed);
         doc.put("noiseSeedRule", EvalCommand.noiseRule(seed));
         Map<String, Object> s = new LinkedHashMap<>();
-        s.put("method", "fista");
+        s.put("method", solvers().toLowerCase(Locale.ROOT));
         s.put("accuracyRms", settings.accuracyRms());
         s.put("maxIterations", settings.maxIterations());
         s.put("dtype", settings.dataType().name().toLowerCase(Locale.ROOT));

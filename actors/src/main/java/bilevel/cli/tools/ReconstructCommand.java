@@ -156,8 +156,9 @@ public final class ReconstructCommand implements Callable<Integer> {
         }
         if (!quiet) {
             long n = x.length();
-            stdout.printf(Locale.ROOT, "reconstructed %s (%dx%d) with %s, %s: %d iterations, %.2f s, "
+            stdout.printf(Locale.ROOT, "reconstructed %s (%dx%d) with %s by %s, %s: %d iterations, %.2f s, "
                             + "‖x − x̂‖ ≤ %.3g (RMS %.3g%s)%n", in, y.size(0), y.size(1), loaded.describe(),
+                    Evaluator.lowerLevelSolver(loaded.family()),
                     ProblemOptions.describe(problem).replaceFirst(", σ = [^,]*", ""), s.iterations(), s.seconds(),
                     s.distanceBound(), s.distanceBound() / Math.sqrt(n), s.certified() ? ", certified" : ", not certified");
             for (String note : notes) {

@@ -195,7 +195,8 @@ public final class ReportCommand implements Callable<Integer> {
             progress.finish();
             return "measurements regenerated from the run's data and seed " + run.seed() + " (" + ProblemOptions.describe(problem)
                     + "): validation image i has noise seed Seeds.derive(" + run.seed() + ", " + Evaluator.TAG_NOISE
-                    + ", i), as in training; reconstructed by " + SolverOptions.describe(settings);
+                    + ", i), as in training; reconstructed by " + SolverOptions.describe(settings,
+                    Evaluator.lowerLevelSolver(model.family()));
         }
     }
 

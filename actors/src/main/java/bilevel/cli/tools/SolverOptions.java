@@ -39,9 +39,30 @@ public final class SolverOptions {
         return new Evaluator.Settings(accuracy, maxIterations, type);
     }
 
-    /** e.g. "FISTA to RMS accuracy 1e-05 (‖x − x̂‖ ≤ 1e-05·√pixels, certified), at most 10000 iterations, double". */
+    /** e.g. "FISTA until ‖x − x̂‖ ≤ 1e-05·√pixels (RMS distance to the exact minimiser), at most 10000 iterations, double". */
     static String describe(Evaluator.Settings s) {
-        return "FISTA until ‖x − x̂‖ ≤ " + ToolSupport.num(s.accuracyRms()) + "·√pixels (RMS distance to the exact "
+        return describe(s, "FISTA");
+    }
+
+    /**
+     * As {@link #describe(Evaluator.Settings)} with the given solver name(s), e.g. "PDHG" for a primal–dual model
+     * (whose x̂ is the primal part of the saddle point).
+     */
+    static String describe(Evaluator.Settings s, String solver) {
+        return solver + " until ‖x − x̂‖ ≤ " + ToolSupport.num(s.accuracyRms()) + "·√pixels (RMS distance to the exact "
                 + "minimiser), at most " + s.maxIterations() + " iterations, " + s.dataType().name().toLowerCase(java.util.Locale.ROOT);
+    }
+
+    /** The lower-level solvers of the given families, e.g. "FISTA", "PDHG", "PDHG (model), FISTA (tv-baseline)". */
+    static String solvers(java.util.List<String> names, java.util.List<bilevel.numerics.regularizers.Regularizer> families) {
+        java.util.List<String> solvers = families.stream().map(Evaluator::lowerLevelSolver).toList();
+        if (solvers.stream().distinct().count() <= 1) {
+            return solvers.isEmpty() ? "FISTA" : solvers.get(0);
+        }
+        java.util.List<String> parts = new java.util.ArrayList<>();
+        for (int i = 0; i < solvers.size(); i++) {
+            parts.add(solvers.get(i) + " (" + names.get(i) + ")");
+        }
+        return String.join(", ", parts);
     }
 }

@@ -110,8 +110,12 @@ final class Tools {
 
     /** A tiny spec on embedded data (2 training and 2 validation images of 16×16), 3 Adam steps. */
     static TrainingSpec tinySpec(String type, long seed) {
+        return tinySpec(type, Map.of(), seed);
+    }
+
+    static TrainingSpec tinySpec(String type, Map<String, Object> options, long seed) {
         return new TrainingSpec(seed, "double",
-                new TrainingSpec.RegularizerSpec(type, Map.of(), ""),
+                new TrainingSpec.RegularizerSpec(type, options, ""),
                 new TrainingSpec.ProblemSpec("denoise", 25, 1e-3, 3, 1.0, 0.3),
                 new TrainingSpec.DataSpec("embedded", "embedded", 2, 2, 16, 16, 1, 0, 0),
                 new TrainingSpec.TrainSpec("adam", 2, 0, 3, "poly:0.05:0.5", "poly:1e-2:0.25", "tied:1.0", 3000, 500, 1,
@@ -120,7 +124,11 @@ final class Tools {
 
     /** Trains the tiny spec into {@code dir} (metrics.jsonl, model.json) with the reference trainer. */
     static Path tinyRun(Path dir, String type) {
-        TrainingSpec spec = tinySpec(type, 3);
+        return tinyRun(dir, type, Map.of());
+    }
+
+    static Path tinyRun(Path dir, String type, Map<String, Object> options) {
+        TrainingSpec spec = tinySpec(type, options, 3);
         ReferenceTrainer t = new ReferenceTrainer(spec, m -> { });
         try (TrainingData data = TrainingData.load(spec.data(), spec.seed(), t.dataType())) {
             t.run(data, dir);

@@ -7,9 +7,12 @@ import bilevel.numerics.operators.Blur;
 import bilevel.numerics.operators.Identity;
 import bilevel.numerics.operators.Inpainting;
 import bilevel.numerics.operators.LinearOperator;
+import bilevel.numerics.hypergradient.HypergradientMethod;
+import bilevel.numerics.hypergradient.SolveStatistics;
+import bilevel.numerics.hypergradient.WarmStart;
+import bilevel.numerics.primaldual.PrimalDualModel;
 import bilevel.numerics.regularizers.Regularizer;
-import bilevel.numerics.solvers.Fista;
-import bilevel.numerics.solvers.LowerLevelProblem;
+import bilevel.numerics.train.RegularizerFactory;
 import bilevel.numerics.train.SampleSolver;
 import bilevel.numerics.train.TrainingSpec;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -33,9 +36,12 @@ import java.util.Objects;
  * reproduces the training's validation measurement of validation image i.
  *
  * <h2>Reconstruction</h2>
- * x̂ = argmin_x h(x) = ½‖Ax − y‖² + R_θ(x) + (μ/2)‖x‖² ({@link LowerLevelProblem}), computed by
- * {@link Fista} from x₀ = Aᵀy until ‖x − x̂‖ ≤ ε·√(HW) is certified (ε is the requested <em>RMS</em>
- * accuracy per pixel, on the [0, 1] scale) or the iteration cap is reached (reported, never silent).
+ * x̂ = argmin_x h(x) = ½‖Ax − y‖² + R_θ(x) + (μ/2)‖x‖² ({@code LowerLevelProblem}), computed by
+ * FISTA from x₀ = Aᵀy until ‖x − x̂‖ ≤ ε·√(HW) is certified (ε is the requested <em>RMS</em>
+ * accuracy per pixel, on the [0, 1] scale) or the iteration cap is reached (reported, never silent). For a
+ * primal–dual model ({@link PrimalDualModel}) x̂ is the primal part of the saddle point of
+ * min_x max_p ⟨K_θx, p⟩ + ½‖Ax − y‖² + (μ/2)‖x‖² − F*(p), computed by PDHG from (Aᵀy, 0) with the same
+ * certified stopping rule on ‖x − x̂‖ (the lower-level solver of the model's {@link HypergradientMethod}).
  *
  * <h2>Quality</h2>
  * PSNR with peak 1 and SSIM ({@link Metrics}) of the returned x against x*, x not clipped (as in
@@ -57,7 +63,7 @@ public final class Evaluator {
      * How the lower level is solved.
      *
      * @param accuracyRms   ε &gt; 0: the solve stops once ‖x − x̂‖ ≤ ε·√(HW) is certified
-     * @param maxIterations cap on FISTA iterations (gradient evaluations) per image
+     * @param maxIterations cap on FISTA (or PDHG) iterations per image
      * @param dataType      arithmetic of the solve (FLOAT or DOUBLE)
      */
     public record Settings(double accuracyRms, int maxIterations, DataType dataType) {
@@ -77,7 +83,7 @@ public final class Evaluator {
     /**
      * Outcome of one lower-level solve.
      *
-     * @param iterations    FISTA iterations (gradient evaluations)
+     * @param iterations    FISTA iterations (gradient evaluations), or PDHG iterations for a primal–dual model
      * @param distanceBound d ≥ ‖x − x̂‖ (Euclidean, whole image; +∞ when the solve failed)
      * @param certified     whether d is a proven bound (μ_h certified)
      * @param converged     whether d ≤ ε√(HW) was reached within the cap
@@ -184,11 +190,19 @@ public final class Evaluator {
         long n = x.length();
         double epsilon = settings.accuracyRms() * Math.sqrt(n);
         long t0 = System.nanoTime();
-        try (LowerLevelProblem p = new LowerLevelProblem(a, y, x.shape(), regularizer, problem.mu());
-             Fista fista = new Fista(p)) {
-            Fista.Result r = fista.solve(x, epsilon, settings.maxIterations());
-            return new Solve(r.iterations(), r.distanceBound(), r.certified(), r.converged(), (System.nanoTime() - t0) * 1e-9);
+        HypergradientMethod method = RegularizerFactory.methodFor(regularizer, settings.maxIterations());
+        try (WarmStart state = method.newWarmStart(x.shape(), x.dataType())) {
+            state.primal().assign(x);
+            SolveStatistics r = method.solveLowerLevel(regularizer, a, y, problem.mu(), state, epsilon,
+                    settings.maxIterations());
+            x.assign(state.primal());
+            return new Solve(r.iterations(), r.accuracy(), r.certified(), r.converged(), (System.nanoTime() - t0) * 1e-9);
         }
+    }
+
+    /** The solver {@link #solve} uses for models of {@code family}: "PDHG" for a primal–dual model, else "FISTA". */
+    public static String lowerLevelSolver(Regularizer family) {
+        return family instanceof PrimalDualModel ? "PDHG" : "FISTA";
     }
 
     /** A new [H, W] array x₀ = Aᵀy (the data mapped back to the image; for denoising, y itself). */

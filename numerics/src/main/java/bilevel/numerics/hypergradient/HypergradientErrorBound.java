@@ -46,7 +46,7 @@ public record HypergradientErrorBound(double strongConvexity, double distance, d
                                       double upperGradientNorm, double upperGradientLipschitz,
                                       double adjointNormBound, double adjointError, double mixedNorm,
                                       double hessianLipschitz, double mixedLipschitz, double value,
-                                      boolean constantsCertified) {
+                                      boolean constantsCertified) implements HypergradientBound {
 
     /** Evaluates the bound from its ingredients (see the class documentation). */
     public static HypergradientErrorBound evaluate(double strongConvexity, double distance, double residual,

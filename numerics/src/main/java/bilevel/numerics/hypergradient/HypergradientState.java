@@ -12,7 +12,7 @@ import org.nd4j.linalg.factory.Nd4j;
  *
  * <p>Owns its two arrays (starting at zero); mutable and not thread-safe; {@link #close()} frees them.
  */
-public final class HypergradientState implements AutoCloseable {
+public final class HypergradientState implements WarmStart {
     private final INDArray lowerLevel;
     private final INDArray adjoint;
 
@@ -20,6 +20,28 @@ public final class HypergradientState implements AutoCloseable {
     public HypergradientState(long[] imageShape, DataType dataType) {
         this.lowerLevel = Nd4j.create(dataType, imageShape);
         this.adjoint = Nd4j.create(dataType, imageShape);
+    }
+
+    /**
+     * Adopts two arrays of the same shape (x, q) as the state (they are owned and closed by it from now on).
+     */
+    HypergradientState(INDArray lowerLevel, INDArray adjoint) {
+        if (!java.util.Arrays.equals(lowerLevel.shape(), adjoint.shape()) || lowerLevel.rank() != 2) {
+            throw new IllegalArgumentException("an implicit warm start is two [H, W] arrays of the same shape");
+        }
+        this.lowerLevel = lowerLevel;
+        this.adjoint = adjoint;
+    }
+
+    @Override
+    public INDArray primal() {
+        return lowerLevel;
+    }
+
+    /** (x, q). */
+    @Override
+    public java.util.List<INDArray> arrays() {
+        return java.util.List.of(lowerLevel, adjoint);
     }
 
     /** The live lower-level iterate x (may be assigned by the caller, e.g. to a better starting point). */
@@ -33,6 +55,7 @@ public final class HypergradientState implements AutoCloseable {
     }
 
     /** Resets both iterates to zero (a cold start). */
+    @Override
     public void reset() {
         lowerLevel.assign(0);
         adjoint.assign(0);

@@ -33,15 +33,32 @@ public final class ConvolutionFilters implements LearnedOperator {
     public static final double MIN_LOG_WEIGHT = -12;
     public static final double MAX_LOG_WEIGHT = 5;
 
+    /** Initial weight λ_c of {@link #ConvolutionFilters(int, int)}. */
+    public static final double DEFAULT_INITIAL_WEIGHT = 0.1;
+
     private final int channels;
     private final int kernelSize;
+    private final double initialWeight;
 
+    /** C filters of size k×k, initial weights {@value #DEFAULT_INITIAL_WEIGHT}. */
     public ConvolutionFilters(int channels, int kernelSize) {
+        this(channels, kernelSize, DEFAULT_INITIAL_WEIGHT);
+    }
+
+    /**
+     * @param initialWeight λ_c of {@link #initialTheta} (the scale of K at the start of a training), in
+     *                      [e^MIN_LOG_WEIGHT, e^MAX_LOG_WEIGHT]
+     */
+    public ConvolutionFilters(int channels, int kernelSize, double initialWeight) {
         if (channels < 1 || kernelSize < 1 || kernelSize % 2 == 0) {
             throw new IllegalArgumentException("need C ≥ 1 and an odd kernel size, got " + channels + ", " + kernelSize);
         }
+        if (!(Math.log(initialWeight) >= MIN_LOG_WEIGHT && Math.log(initialWeight) <= MAX_LOG_WEIGHT)) {
+            throw new IllegalArgumentException("initial weight " + initialWeight + " out of range");
+        }
         this.channels = channels;
         this.kernelSize = kernelSize;
+        this.initialWeight = initialWeight;
     }
 
     public int kernelSize() {
@@ -74,7 +91,7 @@ public final class ConvolutionFilters implements LearnedOperator {
         return channels;
     }
 
-    /** Zero-mean Gaussian filters of unit ℓ2 norm and weights 0.1 (deterministic for the seed). */
+    /** Zero-mean Gaussian filters of unit ℓ2 norm and the initial weight λ_c (deterministic for the seed). */
     @Override
     public double[] initialTheta(long seed) {
         Random r = new Random(seed);
@@ -95,7 +112,7 @@ public final class ConvolutionFilters implements LearnedOperator {
             for (int j = 0; j < kk; j++) {
                 theta[c * kk + j] /= n > 0 ? n : 1;
             }
-            theta[channels * kk + c] = Math.log(0.1);
+            theta[channels * kk + c] = Math.log(initialWeight);
         }
         return theta;
     }
@@ -108,6 +125,97 @@ public final class ConvolutionFilters implements LearnedOperator {
             t[i] = Math.max(MIN_LOG_WEIGHT, Math.min(MAX_LOG_WEIGHT, t[i]));
         }
         return t;
+    }
+
+    /** √‖Σ_c (λ_c w_c) ⊛ (λ_c w_c)‖₁ (proof in the class comment; independent of the image size). */
+    @Override
+    public Bound normBound(double[] theta) {
+        checkLength(theta);
+        return Bound.certified(Math.sqrt(autocorrelationL1(effective(theta))));
+    }
+
+    /** √(λ_max² k² + max_c λ_c²‖w_c‖₁²) (proof in the class comment; independent of the image size). */
+    @Override
+    public Bound parameterGradientBound(double[] theta) {
+        checkLength(theta);
+        return Bound.certified(gamma(theta, effective(theta)));
+    }
+
+    /** The filters w_c (without their weights λ_c). */
+    @Override
+    public java.util.List<double[][]> filters(double[] theta) {
+        checkLength(theta);
+        java.util.List<double[][]> out = new java.util.ArrayList<>();
+        int k = kernelSize;
+        for (int c = 0; c < channels; c++) {
+            double[][] f = new double[k][k];
+            for (int a = 0; a < k; a++) {
+                for (int b = 0; b < k; b++) {
+                    f[a][b] = theta[c * k * k + a * k + b];
+                }
+            }
+            out.add(f);
+        }
+        return out;
+    }
+
+    private void checkLength(double[] theta) {
+        if (theta.length != numParams()) {
+            throw new IllegalArgumentException("expected " + numParams() + " parameters, got " + theta.length);
+        }
+    }
+
+    /** λ_c w_c, row-major [C, k²]. */
+    private double[] effective(double[] theta) {
+        int kk = kernelSize * kernelSize;
+        double[] e = new double[channels * kk];
+        for (int c = 0; c < channels; c++) {
+            double lambda = Math.exp(theta[channels * kk + c]);
+            for (int j = 0; j < kk; j++) {
+                e[c * kk + j] = lambda * theta[c * kk + j];
+            }
+        }
+        return e;
+    }
+
+    private double gamma(double[] theta, double[] effective) {
+        int kk = kernelSize * kernelSize;
+        double lambdaMax = 0;
+        double maxL1 = 0;
+        for (int c = 0; c < channels; c++) {
+            lambdaMax = Math.max(lambdaMax, Math.exp(theta[channels * kk + c]));
+            double l1 = 0;
+            for (int j = 0; j < kk; j++) {
+                l1 += Math.abs(effective[c * kk + j]);
+            }
+            maxL1 = Math.max(maxL1, l1);
+        }
+        return Math.sqrt(lambdaMax * lambdaMax * kk + maxL1 * maxL1);
+    }
+
+    /** ‖Σ_c e_c ⊛ e_c‖₁ for the effective filters e. */
+    private double autocorrelationL1(double[] effective) {
+        int k = kernelSize;
+        int kk = k * k;
+        int span = 2 * k - 1;
+        double[] r = new double[span * span];
+        for (int c = 0; c < channels; c++) {
+            for (int a = 0; a < k; a++) {
+                for (int b = 0; b < k; b++) {
+                    double wab = effective[c * kk + a * k + b];
+                    for (int a2 = 0; a2 < k; a2++) {
+                        for (int b2 = 0; b2 < k; b2++) {
+                            r[(a2 - a + k - 1) * span + (b2 - b + k - 1)] += wab * effective[c * kk + a2 * k + b2];
+                        }
+                    }
+                }
+            }
+        }
+        double s = 0;
+        for (double v : r) {
+            s += Math.abs(v);
+        }
+        return s;
     }
 
     @Override
@@ -136,51 +244,17 @@ public final class ConvolutionFilters implements LearnedOperator {
             int kk = kernelSize * kernelSize;
             this.dualShape = new long[]{channels, h, w};
             this.lambda = new double[channels];
-            this.effective = new double[channels * kk];
-            double lambdaMax = 0;
-            double maxL1 = 0;
+            this.effective = effective(theta);
             for (int c = 0; c < channels; c++) {
                 lambda[c] = Math.exp(theta[channels * kk + c]);
-                lambdaMax = Math.max(lambdaMax, lambda[c]);
-                double l1 = 0;
-                for (int j = 0; j < kk; j++) {
-                    effective[c * kk + j] = lambda[c] * theta[c * kk + j];
-                    l1 += Math.abs(effective[c * kk + j]);
-                }
-                maxL1 = Math.max(maxL1, l1);
             }
             this.conv = new Conv2d(1, channels, kernelSize, h, w, dataType);
             try (INDArray w64 = Nd4j.create(effective, new long[]{channels, kk}, DataType.DOUBLE)) {
                 this.weights = w64.castTo(dataType).dup('c');
             }
             this.weightGradient = Nd4j.create(dataType, channels, kk);
-            this.norm = Bound.certified(Math.sqrt(autocorrelationL1()));
-            this.gamma = Bound.certified(Math.sqrt(lambdaMax * lambdaMax * kk + maxL1 * maxL1));
-        }
-
-        /** ‖Σ_c (λ_c w_c) ⊛ (λ_c w_c)‖₁. */
-        private double autocorrelationL1() {
-            int k = kernelSize;
-            int kk = k * k;
-            int span = 2 * k - 1;
-            double[] r = new double[span * span];
-            for (int c = 0; c < channels; c++) {
-                for (int a = 0; a < k; a++) {
-                    for (int b = 0; b < k; b++) {
-                        double wab = effective[c * kk + a * k + b];
-                        for (int a2 = 0; a2 < k; a2++) {
-                            for (int b2 = 0; b2 < k; b2++) {
-                                r[(a2 - a + k - 1) * span + (b2 - b + k - 1)] += wab * effective[c * kk + a2 * k + b2];
-                            }
-                        }
-                    }
-                }
-            }
-            double s = 0;
-            for (double v : r) {
-                s += Math.abs(v);
-            }
-            return s;
+            this.norm = Bound.certified(Math.sqrt(autocorrelationL1(effective)));
+            this.gamma = Bound.certified(gamma(theta, effective));
         }
 
         @Override

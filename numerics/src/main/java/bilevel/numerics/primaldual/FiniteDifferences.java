@@ -53,6 +53,18 @@ public final class FiniteDifferences implements LearnedOperator {
         return new double[]{Math.max(MIN_LOG_WEIGHT, Math.min(MAX_LOG_WEIGHT, theta[0]))};
     }
 
+    /** λ√8 (see the class comment). */
+    @Override
+    public Bound normBound(double[] theta) {
+        return Bound.certified(Math.exp(theta[0]) * Math.sqrt(8));
+    }
+
+    /** λ√8 (see the class comment). */
+    @Override
+    public Bound parameterGradientBound(double[] theta) {
+        return normBound(theta);
+    }
+
     @Override
     public Instance bind(double[] theta, long[] imageShape, DataType dataType) {
         return new DifferencesInstance(theta.clone(), imageShape, dataType);

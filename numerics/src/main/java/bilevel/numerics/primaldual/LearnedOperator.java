@@ -32,6 +32,23 @@ public interface LearnedOperator {
     /** Euclidean projection onto the feasible set; returns a new array, {@code theta} unchanged. */
     double[] project(double[] theta);
 
+    /**
+     * L_K ≥ ‖K_θ‖₂ for images of every size: the value {@link Instance#normBound()} reports (it does not depend
+     * on the image size), without binding an instance.
+     */
+    Bound normBound(double[] theta);
+
+    /** Γ of {@link Instance#parameterGradientBound()} for images of every size, without binding an instance. */
+    Bound parameterGradientBound(double[] theta);
+
+    /**
+     * The learned filters of θ as square arrays {@code k[row][column]} (new arrays), for reports; empty when the
+     * operator has none (fixed differences).
+     */
+    default java.util.List<double[][]> filters(double[] theta) {
+        return java.util.List.of();
+    }
+
     /** K_θ for images of the given shape [H, W] in the given data type. */
     Instance bind(double[] theta, long[] imageShape, DataType dataType);
 

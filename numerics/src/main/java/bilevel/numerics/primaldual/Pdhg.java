@@ -1,5 +1,6 @@
 package bilevel.numerics.primaldual;
 
+import bilevel.numerics.hypergradient.SolveStatistics;
 import bilevel.numerics.util.VectorOps;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -50,9 +51,16 @@ public final class Pdhg implements AutoCloseable {
      */
     public record Result(int iterations, double stepNorm, double metricDistance, double primalDistance,
                          double dualDistance, boolean certified, boolean converged, double tolerance,
-                         int maxIterations) {
+                         int maxIterations) implements SolveStatistics {
+        @Override
         public boolean reachedIterationCap() {
             return !converged && iterations >= maxIterations;
+        }
+
+        /** The distance bound e_x ≥ ‖x − x*‖ the method stops on. */
+        @Override
+        public double accuracy() {
+            return primalDistance;
         }
     }
 

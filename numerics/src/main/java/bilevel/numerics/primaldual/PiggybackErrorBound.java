@@ -73,7 +73,8 @@ package bilevel.numerics.primaldual;
 public record PiggybackErrorBound(double metricDistance, double primalDistance, double dualDistance,
                                   double adjointDistance, double activityRadius, int uncertainCount,
                                   double uncertainAdjoint, double adjointError, double value,
-                                  double lowerLevelPart, double adjointPart) {
+                                  double lowerLevelPart, double adjointPart)
+        implements bilevel.numerics.hypergradient.HypergradientBound {
 
     /** Constants of the bound that depend on the problem only. */
     record Constants(double tau, double sigma, double kappa, double c, double normK, double gamma,

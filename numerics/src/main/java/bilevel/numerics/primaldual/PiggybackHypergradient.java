@@ -40,11 +40,20 @@ public final class PiggybackHypergradient implements AutoCloseable {
      * @param tolerance            δ
      * @param maxIterations        the cap
      * @param operatorApplications products with K or Kᵀ, including the linearisation and the final r
+     * @param certified            whether e_w is a proven bound (the contraction factor is certified)
      */
     public record AdjointResult(int iterations, double stepNorm, double residual, boolean converged,
-                                double tolerance, int maxIterations, int operatorApplications) {
+                                double tolerance, int maxIterations, int operatorApplications, boolean certified)
+            implements bilevel.numerics.hypergradient.SolveStatistics {
+        @Override
         public boolean reachedIterationCap() {
             return !converged && iterations >= maxIterations;
+        }
+
+        /** e_w, the distance bound of the adjoint iterate the method stops on. */
+        @Override
+        public double accuracy() {
+            return residual;
         }
     }
 
@@ -220,7 +229,7 @@ public final class PiggybackHypergradient implements AutoCloseable {
         state.adjointPrimal().assign(u);
         state.adjointDual().assign(v);
         AdjointResult adjoint = new AdjointResult(it, stepNorm, ew, ew <= delta, delta, maxAdjointIterations,
-                applications + 1);
+                applications + 1, problem.contractionCertified());
 
         // h = σ ∂θ⟨ṽ, K b⟩ − τ ∂θ⟨p, K r⟩ at the final w
         v.mul(mask, vt);

@@ -10,7 +10,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * tolerances (or at a nearby θ) continues rather than restarts. Owns its four arrays (zero initially);
  * mutable, not thread-safe; {@link #close()} frees them.
  */
-public final class PrimalDualState implements AutoCloseable {
+public final class PrimalDualState implements bilevel.numerics.hypergradient.WarmStart {
     private final INDArray x;
     private final INDArray p;
     private final INDArray u;
@@ -24,8 +24,27 @@ public final class PrimalDualState implements AutoCloseable {
         this.v = Nd4j.create(dataType, dualShape);
     }
 
+    /** Adopts (x, p, u, v) as the state (owned and closed by it from now on); shapes as in the constructor. */
+    PrimalDualState(INDArray x, INDArray p, INDArray u, INDArray v) {
+        if (x.rank() != 2 || p.rank() != 3 || !java.util.Arrays.equals(x.shape(), u.shape())
+                || !java.util.Arrays.equals(p.shape(), v.shape()) || p.size(1) != x.size(0) || p.size(2) != x.size(1)) {
+            throw new IllegalArgumentException("a primal–dual warm start is x, u of shape [H, W] and p, v of shape [C, H, W]");
+        }
+        this.x = x;
+        this.p = p;
+        this.u = u;
+        this.v = v;
+    }
+
     /** The live primal iterate x. */
+    @Override
     public INDArray primal() { return x; }
+
+    /** (x, p, u, v). */
+    @Override
+    public java.util.List<INDArray> arrays() {
+        return java.util.List.of(x, p, u, v);
+    }
 
     /** The live dual iterate p. */
     public INDArray dual() { return p; }
@@ -37,6 +56,7 @@ public final class PrimalDualState implements AutoCloseable {
     public INDArray adjointDual() { return v; }
 
     /** Resets all iterates to zero. */
+    @Override
     public void reset() {
         x.assign(0);
         p.assign(0);

@@ -72,10 +72,18 @@ public final class Fista implements AutoCloseable {
      * @param smoothness      the L used at the end (larger than the initial one after backtracking)
      */
     public record Result(int iterations, double gradientNorm, double distanceBound, boolean certified,
-                         boolean converged, double tolerance, int maxIterations, double smoothness) {
+                         boolean converged, double tolerance, int maxIterations, double smoothness)
+            implements bilevel.numerics.hypergradient.SolveStatistics {
         /** True when the method stopped because of the cap rather than the tolerance. */
+        @Override
         public boolean reachedIterationCap() {
             return !converged && iterations >= maxIterations;
+        }
+
+        /** The certified distance bound ‖∇h(x)‖/μ_h ≥ ‖x − x̂‖. */
+        @Override
+        public double accuracy() {
+            return distanceBound;
         }
     }
 

@@ -12,9 +12,23 @@ package bilevel.numerics.solvers;
  * @param operatorApplications  total products with H, including residual recomputations
  */
 public record LinearSolveResult(int iterations, double residual, boolean converged, double tolerance,
-                                int maxIterations, int operatorApplications) {
+                                int maxIterations, int operatorApplications)
+        implements bilevel.numerics.hypergradient.SolveStatistics {
     /** True when the solver stopped because of the cap rather than the tolerance. */
+    @Override
     public boolean reachedIterationCap() {
         return !converged && iterations >= maxIterations;
+    }
+
+    /** True: the residual is recomputed from H, not estimated. */
+    @Override
+    public boolean certified() {
+        return true;
+    }
+
+    /** The true residual ‖H q − b‖. */
+    @Override
+    public double accuracy() {
+        return residual;
     }
 }

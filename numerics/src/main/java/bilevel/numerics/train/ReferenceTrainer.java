@@ -104,7 +104,8 @@ public final class ReferenceTrainer {
         }
         double[] theta0 = initialTheta(reg);
         int cache = Math.max(64, Math.min(4096, data.plan().size()));
-        try (SampleSolver solver = new SampleSolver(data, spec.problem(), spec.train(), dataType(), spec.seed(), cache);
+        try (SampleSolver solver = new SampleSolver(data, spec.problem(), spec.train(), dataType(), spec.seed(), cache,
+                RegularizerFactory.hypergradientMethod(reg, spec.train()));
              MetricsWriter metrics = new MetricsWriter(outDir.resolve("metrics.jsonl"))) {
             Consumer<StepMetrics> sink = m -> {
                 metrics.write(m);
@@ -119,7 +120,8 @@ public final class ReferenceTrainer {
             training.put("seconds", r.seconds());
             training.put("validationPsnr", r.validationPsnr());
             training.put("secondsPerHypergradient", r.secondsPerHypergradient());
-            ModelFile.of(reg.type(), spec.regularizer().options(), r.theta(), spec.problem(), data.fingerprint(),
+            ModelFile.of(reg.type(), RegularizerFactory.resolvedOptions(spec.regularizer().type(), spec.regularizer().options()),
+                    r.theta(), spec.problem(), data.fingerprint(),
                     spec.seed(), training, spec).write(outDir.resolve("model.json"));
             return r;
         }

@@ -3,27 +3,32 @@ package bilevel.numerics.train;
 import bilevel.numerics.data.CropPlan;
 import bilevel.numerics.data.Seeds;
 import bilevel.numerics.hypergradient.Hypergradient;
-import bilevel.numerics.hypergradient.HypergradientState;
-import bilevel.numerics.hypergradient.ImplicitHypergradient;
+import bilevel.numerics.hypergradient.HypergradientMethod;
+import bilevel.numerics.hypergradient.ImplicitMethod;
+import bilevel.numerics.hypergradient.SolveStatistics;
+import bilevel.numerics.hypergradient.WarmStart;
 import bilevel.numerics.image.Noise;
 import bilevel.numerics.operators.Blur;
 import bilevel.numerics.operators.Identity;
 import bilevel.numerics.operators.Inpainting;
 import bilevel.numerics.operators.LinearOperator;
 import bilevel.numerics.regularizers.Regularizer;
-import bilevel.numerics.solvers.Fista;
-import bilevel.numerics.solvers.LowerLevelProblem;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
  * Computes per-sample hypergradients (and validation reconstructions) for one worker thread, with a
- * bounded warm-start cache of lower-level iterates and adjoints per sample.
+ * bounded warm-start cache of lower-level iterates and adjoints per sample. The numerics are those of its
+ * {@link HypergradientMethod} (the implicit method for smooth regularizers, the piggyback method for
+ * primal–dual models; see {@link RegularizerFactory#hypergradientMethod}): this class only builds the
+ * samples and keeps their warm starts.
  *
  * <p>A training sample is a crop of a training image; its measurement is y = A x* + n with n Gaussian
  * (σ/255, seeded by the sample's noise seed, no clipping) and, for inpainting, a mask seeded by a seed
@@ -43,16 +48,30 @@ public final class SampleSolver implements AutoCloseable {
     private final TrainingSpec.TrainSpec train;
     private final DataType dataType;
     private final long seed;
-    private final Map<Integer, HypergradientState> trainCache;
-    private final Map<Integer, HypergradientState> validationCache;
+    private final HypergradientMethod method;
+    private final Map<Integer, WarmStart> trainCache;
+    private final Map<Integer, WarmStart> validationCache;
     private final Identity identity = new Identity();
     private final Blur blur;
 
     /**
+     * With the implicit method (FISTA + CG, capped by {@code train}).
+     *
      * @param cacheCapacity maximum number of training samples whose warm starts are kept (LRU)
      */
     public SampleSolver(TrainingData data, TrainingSpec.ProblemSpec problem, TrainingSpec.TrainSpec train,
                         DataType dataType, long seed, int cacheCapacity) {
+        this(data, problem, train, dataType, seed, cacheCapacity,
+                new ImplicitMethod(train.maxLowerIterations(), train.maxCgIterations(), train.errorBoundMode()));
+    }
+
+    /**
+     * @param cacheCapacity maximum number of training samples whose warm starts are kept (LRU)
+     * @param method        how hypergradients are computed (every model passed in must be {@link HypergradientMethod#accepts accepted})
+     */
+    public SampleSolver(TrainingData data, TrainingSpec.ProblemSpec problem, TrainingSpec.TrainSpec train,
+                        DataType dataType, long seed, int cacheCapacity, HypergradientMethod method) {
+        this.method = java.util.Objects.requireNonNull(method, "method");
         this.data = data;
         this.problem = problem;
         this.train = train;
@@ -66,10 +85,15 @@ public final class SampleSolver implements AutoCloseable {
         }
     }
 
-    private static Map<Integer, HypergradientState> lru(int capacity) {
+    /** The hypergradient method. */
+    public HypergradientMethod method() {
+        return method;
+    }
+
+    private static Map<Integer, WarmStart> lru(int capacity) {
         return new LinkedHashMap<>(16, 0.75f, true) {
             @Override
-            protected boolean removeEldestEntry(Map.Entry<Integer, HypergradientState> eldest) {
+            protected boolean removeEldestEntry(Map.Entry<Integer, WarmStart> eldest) {
                 if (size() > capacity) {
                     eldest.getValue().close();
                     return true;
@@ -106,25 +130,36 @@ public final class SampleSolver implements AutoCloseable {
     }
 
     /**
-     * The hypergradient of training sample {@code index} at the regularizer's θ, warm-started from this
-     * worker's cache and refined in place (a later call with tighter tolerances continues from it).
+     * The hypergradient of training sample {@code index} at the model's θ, warm-started from this worker's cache
+     * and refined in place (a later call with tighter tolerances continues from it).
      */
     public Hypergradient hypergradient(Regularizer.Instance regularizer, int index, double epsilon, double delta) {
+        check(regularizer);
         CropPlan.Sample s = data.plan().sample(index);
         try (INDArray clean = cleanCrop(index)) {
             LinearOperator a = operator(clean.size(0), clean.size(1), s.noiseSeed());
-            try (INDArray y = measure(a, clean, s.noiseSeed());
-                 LowerLevelProblem p = new LowerLevelProblem(a, y, clean.shape(), regularizer, problem.mu());
-                 ImplicitHypergradient ih = new ImplicitHypergradient(p, train.maxLowerIterations(), train.maxCgIterations(),
-                         train.errorBoundMode())) {
-                HypergradientState state = trainCache.get(index);
-                if (state == null) {
-                    state = ih.newState();
-                    trainCache.put(index, state);
-                }
-                return ih.compute(clean, epsilon, delta, state);
+            try (INDArray y = measure(a, clean, s.noiseSeed())) {
+                WarmStart state = cached(trainCache, index, clean.shape());
+                return method.compute(regularizer, new HypergradientMethod.Sample(clean, y, a, problem.mu()), epsilon,
+                        delta, state).hypergradient();
             }
         }
+    }
+
+    private void check(Regularizer.Instance model) {
+        if (!method.accepts(model)) {
+            throw new IllegalArgumentException("the " + method.name() + " method cannot differentiate a "
+                    + model.getClass().getSimpleName());
+        }
+    }
+
+    private WarmStart cached(Map<Integer, WarmStart> cache, int index, long[] shape) {
+        WarmStart state = cache.get(index);
+        if (state == null) {
+            state = method.newWarmStart(shape, dataType);
+            cache.put(index, state);
+        }
+        return state;
     }
 
     /** Result of a lower-level solve only (MAID's line-search trial points). */
@@ -136,20 +171,15 @@ public final class SampleSolver implements AutoCloseable {
      * which is updated) and returns ℓ(x_ε) = ‖x_ε − x*‖².
      */
     public LowerSolve lowerLevel(Regularizer.Instance regularizer, int index, double epsilon) {
+        check(regularizer);
         CropPlan.Sample s = data.plan().sample(index);
         try (INDArray clean = cleanCrop(index)) {
             LinearOperator a = operator(clean.size(0), clean.size(1), s.noiseSeed());
-            try (INDArray y = measure(a, clean, s.noiseSeed());
-                 LowerLevelProblem p = new LowerLevelProblem(a, y, clean.shape(), regularizer, problem.mu());
-                 Fista fista = new Fista(p)) {
-                HypergradientState state = trainCache.get(index);
-                if (state == null) {
-                    state = new HypergradientState(clean.shape(), dataType);
-                    trainCache.put(index, state);
-                }
-                INDArray x = state.lowerLevel();
-                Fista.Result r = fista.solve(x, epsilon, train.maxLowerIterations());
-                double d = x.distance2(clean);
+            try (INDArray y = measure(a, clean, s.noiseSeed())) {
+                WarmStart state = cached(trainCache, index, clean.shape());
+                SolveStatistics r = method.solveLowerLevel(regularizer, a, y, problem.mu(), state, epsilon,
+                        train.maxLowerIterations());
+                double d = state.primal().distance2(clean);
                 return new LowerSolve(d * d, r.iterations(), r.reachedIterationCap());
             }
         }
@@ -164,19 +194,15 @@ public final class SampleSolver implements AutoCloseable {
      * its PSNR against the clean image (peak 1, no clipping). If {@code output} is non-null it receives x̂.
      */
     public Reconstruction reconstructValidation(Regularizer.Instance regularizer, int i, double epsilon, INDArray output) {
+        check(regularizer);
         INDArray clean = data.validation().get(i);
         long noiseSeed = Seeds.derive(seed, TAG_VALIDATION_NOISE, i);
         LinearOperator a = operator(clean.size(0), clean.size(1), noiseSeed);
-        try (INDArray y = measure(a, clean, noiseSeed);
-             LowerLevelProblem p = new LowerLevelProblem(a, y, clean.shape(), regularizer, problem.mu());
-             Fista fista = new Fista(p)) {
-            HypergradientState state = validationCache.get(i);
-            if (state == null) {
-                state = new HypergradientState(clean.shape(), dataType);
-                validationCache.put(i, state);
-            }
-            INDArray x = state.lowerLevel();
-            Fista.Result r = fista.solve(x, epsilon, train.maxLowerIterations());
+        try (INDArray y = measure(a, clean, noiseSeed)) {
+            WarmStart state = cached(validationCache, i, clean.shape());
+            SolveStatistics r = method.solveLowerLevel(regularizer, a, y, problem.mu(), state, epsilon,
+                    train.maxLowerIterations());
+            INDArray x = state.primal();
             if (output != null) {
                 output.assign(x);
             }
@@ -189,7 +215,7 @@ public final class SampleSolver implements AutoCloseable {
      * hypergradient starts cold.
      */
     public void forget(int index) {
-        HypergradientState state = trainCache.remove(index);
+        WarmStart state = trainCache.remove(index);
         if (state != null) {
             state.close();
         }
@@ -215,15 +241,28 @@ public final class SampleSolver implements AutoCloseable {
      *
      * @param expectedDigest the digest the file must have (from a checkpoint), or null
      * @return the number of entries added
-     * @throws TrainingException if the file is missing, corrupt, truncated or of another data type
+     * @throws TrainingException if the file is missing, corrupt, truncated, of another data type or holds warm
+     *                           starts of another hypergradient method
      */
     public int loadWarmStarts(java.nio.file.Path file, java.util.function.IntPredicate trainSamples,
                               java.util.function.IntPredicate validationImages, String expectedDigest) {
         java.util.List<WarmStartFile.Entry> entries = WarmStartFile.load(file, dataType, trainSamples, validationImages,
                 expectedDigest);
-        for (WarmStartFile.Entry e : entries) {
-            Map<Integer, HypergradientState> cache = e.kind() == WarmStartFile.TRAIN ? trainCache : validationCache;
-            HypergradientState old = cache.put(e.index(), e.state());
+        List<WarmStart> states = new ArrayList<>();
+        try {
+            for (WarmStartFile.Entry e : entries) {
+                states.add(method.restoreWarmStart(e.arrays()));
+            }
+        } catch (IllegalArgumentException ex) {
+            states.forEach(WarmStart::close);
+            entries.subList(states.size(), entries.size()).forEach(WarmStartFile.Entry::close);
+            throw new TrainingException("warm-start file " + file + " does not hold warm starts of the " + method.name()
+                    + " method (" + ex.getMessage() + ")");
+        }
+        for (int j = 0; j < entries.size(); j++) {
+            WarmStartFile.Entry e = entries.get(j);
+            Map<Integer, WarmStart> cache = e.kind() == WarmStartFile.TRAIN ? trainCache : validationCache;
+            WarmStart old = cache.put(e.index(), states.get(j));
             if (old != null) {
                 old.close();
             }
@@ -233,9 +272,9 @@ public final class SampleSolver implements AutoCloseable {
 
     @Override
     public void close() {
-        trainCache.values().forEach(HypergradientState::close);
+        trainCache.values().forEach(WarmStart::close);
         trainCache.clear();
-        validationCache.values().forEach(HypergradientState::close);
+        validationCache.values().forEach(WarmStart::close);
         validationCache.clear();
     }
 }

@@ -1,6 +1,6 @@
 package bilevel.numerics.train;
 
-import bilevel.numerics.hypergradient.HypergradientState;
+import bilevel.numerics.hypergradient.WarmStart;
 import bilevel.numerics.util.AtomicFiles;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -30,16 +30,19 @@ import java.util.function.IntPredicate;
  * The warm-start caches of a {@link SampleSolver} on disk, so that a resumed run continues every
  * sample's lower-level and adjoint iterates exactly where they were (bit for bit).
  *
- * <p>Binary layout (big-endian, {@link DataOutputStream}):
+ * <p>Binary layout (big-endian, {@link DataOutputStream}), format version 2:
  * <pre>
  *   "BLWS"            4 bytes magic
- *   formatVersion     int (1)
+ *   formatVersion     int (2)
  *   dataType          byte: 0 = float (4-byte IEEE values), 1 = double (8-byte)
  *   count             int, number of entries
- *   count × entry:    kind byte (0 training sample, 1 validation image), index int, rank int,
- *                     shape (rank longs), x (∏shape values), q (∏shape values)
+ *   count × entry:    kind byte (0 training sample, 1 validation image), index int, arrays int (1–8),
+ *                     arrays × (rank int, shape (rank longs), values (∏shape values))
  *   SHA-256           32 bytes: digest of every byte above
  * </pre>
+ * An entry's arrays are its {@link WarmStart#arrays()} (implicit method: x, q; piggyback: x, p, u, v). Version 1
+ * files (written before the piggyback method existed: every entry x, q of one shape, stored as kind, index,
+ * rank, shape, x, q) are still read.
  * Entries are in least- to most-recently-used order, so loading them in file order restores the LRU
  * order. The values are the arrays' own precision, so a save/load round trip is exact. Files are
  * written atomically ({@link AtomicFiles}); a truncated or altered file fails the digest check and
@@ -47,22 +50,28 @@ import java.util.function.IntPredicate;
  */
 public final class WarmStartFile {
     private static final byte[] MAGIC = {'B', 'L', 'W', 'S'};
-    public static final int FORMAT_VERSION = 1;
+    public static final int FORMAT_VERSION = 2;
+    /** The first format: two arrays of one shape per entry. */
+    static final int FORMAT_VERSION_1 = 1;
+    private static final int MAX_ARRAYS = 8;
     static final byte TRAIN = 0;
     static final byte VALIDATION = 1;
 
     private WarmStartFile() {
     }
 
-    /** One loaded entry (arrays owned by the caller). */
-    record Entry(byte kind, int index, HypergradientState state) {
+    /** One loaded entry (arrays owned by the caller, in {@link WarmStart#arrays()} order). */
+    record Entry(byte kind, int index, List<INDArray> arrays) {
+        void close() {
+            arrays.forEach(INDArray::close);
+        }
     }
 
     /**
      * Writes the two caches atomically; returns "sha256:&lt;hex&gt;" of the file's content before the trailer.
      */
-    static String save(Path file, DataType dataType, Map<Integer, HypergradientState> train,
-                       Map<Integer, HypergradientState> validation) {
+    static String save(Path file, DataType dataType, Map<Integer, ? extends WarmStart> train,
+                       Map<Integer, ? extends WarmStart> validation) {
         String[] digestHex = new String[1];
         AtomicFiles.write(file, (OutputStream raw) -> {
             MessageDigest md = sha256();
@@ -71,10 +80,10 @@ public final class WarmStartFile {
             out.writeInt(FORMAT_VERSION);
             out.writeByte(code(dataType));
             out.writeInt(train.size() + validation.size());
-            for (Map.Entry<Integer, HypergradientState> e : train.entrySet()) {
+            for (Map.Entry<Integer, ? extends WarmStart> e : train.entrySet()) {
                 writeEntry(out, TRAIN, e.getKey(), e.getValue(), dataType);
             }
-            for (Map.Entry<Integer, HypergradientState> e : validation.entrySet()) {
+            for (Map.Entry<Integer, ? extends WarmStart> e : validation.entrySet()) {
                 writeEntry(out, VALIDATION, e.getKey(), e.getValue(), dataType);
             }
             out.flush();
@@ -85,17 +94,20 @@ public final class WarmStartFile {
         return digestHex[0];
     }
 
-    private static void writeEntry(DataOutputStream out, byte kind, int index, HypergradientState s, DataType dataType)
+    private static void writeEntry(DataOutputStream out, byte kind, int index, WarmStart s, DataType dataType)
             throws IOException {
-        long[] shape = s.lowerLevel().shape();
+        List<INDArray> arrays = s.arrays();
         out.writeByte(kind);
         out.writeInt(index);
-        out.writeInt(shape.length);
-        for (long d : shape) {
-            out.writeLong(d);
+        out.writeInt(arrays.size());
+        for (INDArray a : arrays) {
+            long[] shape = a.shape();
+            out.writeInt(shape.length);
+            for (long d : shape) {
+                out.writeLong(d);
+            }
+            writeValues(out, a, dataType);
         }
-        writeValues(out, s.lowerLevel(), dataType);
-        writeValues(out, s.adjoint(), dataType);
     }
 
     private static void writeValues(DataOutputStream out, INDArray a, DataType dataType) throws IOException {
@@ -130,9 +142,9 @@ public final class WarmStartFile {
                 throw new TrainingException("warm-start file " + file + " is not a bilevel warm-start file");
             }
             int version = in.readInt();
-            if (version != FORMAT_VERSION) {
+            if (version != FORMAT_VERSION && version != FORMAT_VERSION_1) {
                 throw new TrainingException("warm-start file " + file + " has format version " + version
-                        + ", this bilevel reads " + FORMAT_VERSION);
+                        + ", this bilevel reads " + FORMAT_VERSION_1 + " and " + FORMAT_VERSION);
             }
             byte type = in.readByte();
             if (type != code(dataType)) {
@@ -146,35 +158,25 @@ public final class WarmStartFile {
             for (int e = 0; e < count; e++) {
                 byte kind = in.readByte();
                 int index = in.readInt();
-                int rank = in.readInt();
-                if (rank < 1 || rank > 4 || (kind != TRAIN && kind != VALIDATION)) {
+                if (kind != TRAIN && kind != VALIDATION) {
                     throw new TrainingException("warm-start file " + file + " is corrupt (entry " + e + ")");
                 }
-                long[] shape = new long[rank];
-                long length = 1;
-                for (int d = 0; d < rank; d++) {
-                    shape[d] = in.readLong();
-                    if (shape[d] < 1 || shape[d] > (1 << 20)) {
-                        throw new TrainingException("warm-start file " + file + " is corrupt (entry " + e + " shape)");
-                    }
-                    length = Math.multiplyExact(length, shape[d]);
-                }
                 boolean keep = kind == TRAIN ? trainFilter.test(index) : validationFilter.test(index);
+                List<INDArray> arrays = keep ? new ArrayList<>() : null;
                 if (keep) {
-                    HypergradientState s = new HypergradientState(shape, dataType);
-                    entries.add(new Entry(kind, index, s));
-                    readValues(in, s.lowerLevel(), length, dataType);
-                    readValues(in, s.adjoint(), length, dataType);
+                    entries.add(new Entry(kind, index, arrays));
+                }
+                if (version == FORMAT_VERSION_1) {
+                    long[] shape = readShape(in, file, e);
+                    readArray(in, shape, dataType, arrays);
+                    readArray(in, shape, dataType, arrays);
                 } else {
-                    // read (not skip) so that the digest covers these bytes too
-                    long skip = 2 * length * (dataType == DataType.DOUBLE ? 8 : 4);
-                    byte[] buffer = new byte[1 << 16];
-                    while (skip > 0) {
-                        int n = in.read(buffer, 0, (int) Math.min(buffer.length, skip));
-                        if (n < 0) {
-                            throw new EOFException();
-                        }
-                        skip -= n;
+                    int n = in.readInt();
+                    if (n < 1 || n > MAX_ARRAYS) {
+                        throw new TrainingException("warm-start file " + file + " is corrupt (entry " + e + " has " + n + " arrays)");
+                    }
+                    for (int j = 0; j < n; j++) {
+                        readArray(in, readShape(in, file, e), dataType, arrays);
                     }
                 }
             }
@@ -197,8 +199,55 @@ public final class WarmStartFile {
             throw new TrainingException("cannot read warm-start file " + file + ": " + e.getMessage());
         } finally {
             if (!ok) {
-                entries.forEach(en -> en.state().close());
+                entries.forEach(Entry::close);
             }
+        }
+    }
+
+    private static long[] readShape(DataInputStream in, Path file, int entry) throws IOException {
+        int rank = in.readInt();
+        if (rank < 1 || rank > 4) {
+            throw new TrainingException("warm-start file " + file + " is corrupt (entry " + entry + ")");
+        }
+        long[] shape = new long[rank];
+        long length = 1;
+        for (int d = 0; d < rank; d++) {
+            shape[d] = in.readLong();
+            if (shape[d] < 1 || shape[d] > (1 << 20)) {
+                throw new TrainingException("warm-start file " + file + " is corrupt (entry " + entry + " shape)");
+            }
+            length = Math.multiplyExact(length, shape[d]);
+        }
+        if (length > Integer.MAX_VALUE - 8) {
+            throw new TrainingException("warm-start file " + file + " is corrupt (entry " + entry + " is too large)");
+        }
+        return shape;
+    }
+
+    /**
+     * Reads one array of the given shape: into a new array appended to {@code into}, or (into = null) reads and
+     * discards its bytes (read, not skipped, so that the digest covers them too).
+     */
+    private static void readArray(DataInputStream in, long[] shape, DataType dataType, List<INDArray> into)
+            throws IOException {
+        long length = 1;
+        for (long d : shape) {
+            length *= d;
+        }
+        if (into != null) {
+            INDArray a = Nd4j.create(dataType, shape);
+            into.add(a);
+            readValues(in, a, length, dataType);
+            return;
+        }
+        long skip = length * (dataType == DataType.DOUBLE ? 8 : 4);
+        byte[] buffer = new byte[1 << 16];
+        while (skip > 0) {
+            int n = in.read(buffer, 0, (int) Math.min(buffer.length, skip));
+            if (n < 0) {
+                throw new EOFException();
+            }
+            skip -= n;
         }
     }
 

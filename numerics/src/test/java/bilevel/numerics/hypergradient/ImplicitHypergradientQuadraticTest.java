@@ -114,7 +114,7 @@ class ImplicitHypergradientQuadraticTest {
                                     + " ε=" + eps + " δ=" + delta;
                             assertTrue(z.certified(), where + ": " + z);
                             assertTrue(err <= z.errorBound(), where + ": true error " + err + " > bound " + z.errorBound());
-                            assertTrue(z.lowerLevel().distanceBound() <= eps && z.linearSolve().residual() <= delta);
+                            assertTrue(z.lowerLevel().accuracy() <= eps && z.linearSolve().accuracy() <= delta);
                             smallestRatio = Math.min(smallestRatio, z.errorBound() / err);
                             configurations++;
                         }

@@ -51,9 +51,9 @@ class ImplicitHypergradientTest {
              HypergradientState state = ih.newState()) {
             Hypergradient z = ih.compute(f.target(), 1e-5, 1e-6, state);
             assertEquals(z.lowerLevel().iterations() + z.linearSolve().iterations(), z.computations());
-            assertEquals(z.lowerLevel().distanceBound(), z.bound().distance());
-            assertEquals(z.linearSolve().residual(), z.bound().residual());
-            assertEquals(MU, z.bound().strongConvexity());
+            assertEquals(z.lowerLevel().accuracy(), ((HypergradientErrorBound) z.bound()).distance());
+            assertEquals(z.linearSolve().accuracy(), ((HypergradientErrorBound) z.bound()).residual());
+            assertEquals(MU, ((HypergradientErrorBound) z.bound()).strongConvexity());
             assertEquals(z.bound().value(), z.errorBound());
             double[] x = Dense.vector(state.lowerLevel());
             double loss = Dense.dot(Dense.minus(x, f.clean), Dense.minus(x, f.clean));
@@ -66,7 +66,7 @@ class ImplicitHypergradientTest {
             INDArray g = state.lowerLevel().sub(f.target()).muli(2);
             INDArray hq = p.newImage();
             p.hessianVector(state.lowerLevel(), state.adjoint(), hq);
-            assertEquals(hq.sub(g).norm2Number().doubleValue(), z.linearSolve().residual(), 1e-12);
+            assertEquals(hq.sub(g).norm2Number().doubleValue(), z.linearSolve().accuracy(), 1e-12);
         }
     }
 

@@ -12,8 +12,13 @@ final class TrainingFixtures {
     }
 
     static TrainingSpec spec(String regularizer, String method, long seed, long budget, long maxSteps, String operator) {
+        return spec(regularizer, Map.of(), method, seed, budget, maxSteps, operator);
+    }
+
+    static TrainingSpec spec(String regularizer, Map<String, Object> options, String method, long seed, long budget,
+                             long maxSteps, String operator) {
         return new TrainingSpec(seed, "double",
-                new TrainingSpec.RegularizerSpec(regularizer, Map.of(), ""),
+                new TrainingSpec.RegularizerSpec(regularizer, options, ""),
                 new TrainingSpec.ProblemSpec(operator, 25, 1e-3, 3, 1.0, 0.3),
                 new TrainingSpec.DataSpec("embedded", "embedded", 6, 2, 24, 16, 2, 0, 0),
                 new TrainingSpec.TrainSpec(method, 3, budget, maxSteps, "poly:0.05:0.5", "poly:1e-2:0.25", "tied:1.0",
