@@ -117,6 +117,28 @@ class BenchKernelsCommandTest {
         assertTrue(run.err().contains("unknown regularizer 'tv'; known: quad, noflops"), run.err());
     }
 
+    /** -o builds the families through the model/config factory: the FoE potential reaches the benchmark. */
+    @Test
+    void optionsBuildTheFamilyLikeAModelFile() throws Exception {
+        Cli.Run run = Cli.run(Registry.standard(), tiny("--json", "-r", "foe", "-o", "filters=2", "-o", "size=3",
+                "--option", "potential=logcosh"));
+        assertEquals(Main.EXIT_OK, run.code(), run.err());
+        JsonNode kernels = parse(run.out()).get("kernels");
+        assertEquals(1, kernels.size());
+        assertEquals("foe{filters=2, size=3, potential=logcosh}", kernels.get(0).get("name").asText());
+        assertEquals(2 * 9 + 2 + 1, kernels.get(0).get("params").asInt());
+        double n = 12 * 10;
+        assertEquals(4 * 2 * 9 * n + 6 * 2 * n, kernels.get(0).get("gradientFlops").asDouble(), 0.0,
+                "the log-cosh flop model");
+
+        Cli.Run bad = Cli.run(Registry.standard(), tiny("-r", "foe", "-o", "potential=huber"));
+        assertEquals(Main.EXIT_USAGE, bad.code());
+        assertEquals("", bad.out());
+        assertEquals(1, bad.errLines().length, bad.err());
+        assertTrue(bad.err().contains("option 'potential' of regularizer 'foe' must be one of charbonnier, logcosh, got 'huber'"),
+                bad.err());
+    }
+
     @Test
     void emptyRegistryGivesAnEmptyReportAndANote() throws Exception {
         Cli.Run run = Cli.run(new Registry(Map.of()), tiny("--json"));

@@ -5,6 +5,9 @@ import bilevel.cli.VersionProvider;
 import bilevel.numerics.bench.KernelBench;
 import bilevel.numerics.bench.MachineInfo;
 import bilevel.numerics.regularizers.Registry;
+import bilevel.numerics.regularizers.Regularizer;
+import bilevel.numerics.train.RegularizerFactory;
+import bilevel.numerics.train.TrainingException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -14,9 +17,11 @@ import org.nd4j.linalg.api.buffer.DataType;
 
 import java.io.PrintWriter;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 /**
@@ -76,6 +81,12 @@ public final class BenchKernelsCommand implements Callable<Integer> {
             description = "Regularizer(s) to time, e.g. -r tv,foe (default: all registered).")
     List<String> regularizers;
 
+    @Option(names = {"-o", "--option"}, paramLabel = "KEY=VALUE",
+            description = "Structural option of the timed regularizer(s), as in a config's regularizer.options, "
+                    + "e.g. -r foe -o potential=logcosh (repeatable; integer values are numbers). With options the "
+                    + "regularizers are built like a model file's, and named NAME{KEY=VALUE, ...} in the report.")
+    Map<String, String> options = new LinkedHashMap<>();
+
     @Option(names = "--dtype", paramLabel = "float|double", defaultValue = "float",
             description = "Array element type (default: ${DEFAULT-VALUE}).")
     Precision dtype;
@@ -102,18 +113,50 @@ public final class BenchKernelsCommand implements Callable<Integer> {
                     + "(register them in bilevel.numerics.regularizers.Registry)");
             err.flush();
         }
+        // build every family first: a bad option is a usage error before anything is timed
+        List<Regularizer> families = new ArrayList<>();
+        List<String> labels = new ArrayList<>();
+        Map<String, Object> typed = typedOptions();
+        for (String name : names) {
+            if (typed.isEmpty()) {
+                families.add(registry.create(name));
+                labels.add(name);
+            } else {
+                try {
+                    families.add(RegularizerFactory.create(name, typed));
+                } catch (TrainingException e) {
+                    throw usage("--option: " + e.getMessage());
+                }
+                labels.add(name + typed);
+            }
+        }
         List<KernelBench.Result> results = new ArrayList<>();
         for (int i = 0; i < names.size(); i++) {
-            String name = names.get(i);
+            String name = labels.get(i);
             err.printf(Locale.ROOT, "timing %s (%d/%d): %dx%d %s, %d warm-up + %d timed gradient/HVP pairs%n",
                     name, i + 1, names.size(), settings.height(), settings.width(), dtype, warmup, repeats);
             err.flush();
-            results.add(KernelBench.run(name, registry.create(name), settings));
+            results.add(KernelBench.run(name, families.get(i), settings));
         }
         KernelReport report = new KernelReport(VersionProvider.version(), settings, MachineInfo.current(), results);
         out.print(json ? report.toJson() : report.toTable());
         out.flush();
         return 0;
+    }
+
+    /** --option values as a config would give them: integers as Integer, anything else as String (order kept). */
+    private Map<String, Object> typedOptions() {
+        Map<String, Object> typed = new LinkedHashMap<>();
+        options.forEach((key, value) -> {
+            Object v = value;
+            try {
+                v = Integer.parseInt(value.strip());
+            } catch (NumberFormatException e) {
+                // a string option
+            }
+            typed.put(key.strip(), v);
+        });
+        return typed;
     }
 
     private KernelBench.Settings settings() {

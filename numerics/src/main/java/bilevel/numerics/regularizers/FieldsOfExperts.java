@@ -17,8 +17,13 @@ import java.util.Random;
  * e^{α_k} and a smoothed absolute value with learned smoothing ν = e^β,
  *
  * <pre>
- *   R_θ(x) = Σ_k e^{α_k} Σ_p φ_ν((k_k ⋆ x)_p),        φ_ν(t) = √(t² + ν²) − ν,
+ *   R_θ(x) = Σ_k e^{α_k} Σ_p φ_ν((k_k ⋆ x)_p),
+ *   φ_ν(t) = √(t² + ν²) − ν          (potential "charbonnier", the default), or
+ *   φ_ν(t) = ν log cosh(t/ν)          (potential "logcosh"),
  * </pre>
+ * chosen once per model ({@link Potential}; model/config option {@code potential}). Both have the
+ * asymptotes t²/(2ν) near 0 and |t| − const far away (const = ν resp. ν log 2); the parameter layout is
+ * the same for both.
  * where k ⋆ x is the same-size correlation with zero extension of {@link Conv2d}:
  * (k ⋆ x)[r, c] = Σ_{a,b} k[a, b] · x̄[r + a − p, c + b − p], p = (s − 1)/2. Write K_k for x ↦ k_k ⋆ x,
  * u_k = K_k x, c_k = e^{α_k}, n = H·W.
@@ -32,7 +37,14 @@ import java.util.Random;
  * subspace) and clamps β.
  *
  * <h2>Derivatives</h2>
- * φ'(t) = t/√(t²+ν²) ∈ (−1, 1), φ''(t) = ν²/(t²+ν²)^{3/2} ∈ (0, 1/ν], φ'''(t) = −3ν²t/(t²+ν²)^{5/2}.
+ * Charbonnier: φ'(t) = t/√(t²+ν²) ∈ (−1, 1), φ''(t) = ν²/(t²+ν²)^{3/2} ∈ (0, 1/ν],
+ * φ'''(t) = −3ν²t/(t²+ν²)^{5/2}. Log-cosh (u = t/ν): φ'(t) = tanh u ∈ (−1, 1), φ''(t) = sech²u / ν ∈ (0, 1/ν],
+ * φ'''(t) = −(2/ν²) sech²u tanh u. In both cases ∂φ'_ν(t)/∂β = ν ∂φ'_ν(t)/∂ν = −t φ''(t) (Charbonnier:
+ * ν·(−tν)/(t²+ν²)^{3/2} = −t·ν²/(t²+ν²)^{3/2}; log-cosh: ν·sech²(t/ν)·(−t/ν²) = −t·sech²(t/ν)/ν).
+ * Log-cosh in FLOAT: gradient, curvature (HVP) and mixed adjoint all take tanh from the vectorizable rational
+ * approximation {@link #tanhFloat} (max error 3.97·10⁻⁷ ≈ 3.3 float ε over all floats) and sech² = 1 − tanh², so
+ * the float path is consistent with itself and within float rounding level of the exact derivatives; the value
+ * (exact log cosh) and the DOUBLE path use the exact exp formulas.
  * <pre>
  *   ∇ₓR   = Σ_k c_k K_kᵀ φ'(u_k)
  *   ∇²R v = Σ_k c_k K_kᵀ (φ''(u_k) ⊙ K_k v)
@@ -49,14 +61,16 @@ import java.util.Random;
  *
  * <h2>Constants (see {@link Instance} for the proofs)</h2>
  * Notation: ‖k‖₁, ‖k‖₂ entry norms of a filter; F = sup_ω Σ_k c_k |k̂_k(ω)|² (k̂ the discrete-time
- * Fourier transform), bounded from above with certainty by {@link #fourierBound}; sup|φ'''| = 48/(25√5 ν²).
+ * Fourier transform), bounded from above with certainty by {@link #fourierBound}; sup|φ'''| = 48/(25√5 ν²)
+ * (Charbonnier) or 4/(3√3 ν²) (log-cosh), see {@link Potential#phi3SupTimesNu2()}.
  *
  * <h2>Initial parameters</h2>
  * Filters: the first K non-constant 2-D DCT-II basis functions in JPEG zig-zag order (orthonormal, zero
  * mean; for s = 7 and K = 48 this is the whole non-DC basis); when K > s² − 1 the remaining filters are
  * seeded Gaussian, made zero-mean and normalised to unit ℓ2. α_k = {@link #initialLogWeight}(K), ν =
  * {@link #INITIAL_NU}, chosen so that min ½‖x − y‖² + R_θ₀(x) is a reasonable denoiser at σ = 25/255 for
- * images in [0, 1] (see the class FieldsOfExpertsTest for how it was checked).
+ * images in [0, 1] (see the class FieldsOfExpertsTest for how it was checked). The initial parameters do
+ * not depend on the potential.
  */
 public final class FieldsOfExperts implements Regularizer, LearnedStructure {
 
@@ -87,19 +101,210 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
     /** Box ‖x‖∞ ≤ B on which the (estimated) {@link Instance#mixedLipschitz()} is derived. */
     public static final double MIXED_LIPSCHITZ_BOX = 2.0;
 
+    /**
+     * sup_t |φ_ν'''(t)| · ν² for the log-cosh potential: with s = tanh(t/ν) ∈ (−1, 1), |φ'''|ν² = 2(1 − s²)|s|,
+     * whose maximum over s ∈ [0, 1] is at 1 − 3s² = 0, s = 1/√3: 2 · (2/3) · (1/√3) = 4/(3√3).
+     */
+    public static final double LOGCOSH_PHI3_SUP_TIMES_NU2 = 4.0 / (3.0 * Math.sqrt(3.0));
+
+    /**
+     * For the log-cosh potential |t φ''(t)| = g(|t|/ν) with g(u) = u sech²u (independent of ν); g' = sech²u
+     * (1 − 2u tanh u), and u tanh u is strictly increasing on [0, ∞) from 0 to ∞, so g increases up to the
+     * unique root u* of 2u tanh u = 1 and decreases after it. u* (≈ 0.7717) by Newton's method to full
+     * double precision.
+     */
+    public static final double LOGCOSH_T_PHI2_PEAK = logCoshPeak();
+
+    private static final double LN2 = Math.log(2.0);
+
+    /** sup_t |t φ''(t)| = g(u*) ≈ 0.4477 for the log-cosh potential (see {@link #LOGCOSH_T_PHI2_PEAK}). */
+    public static final double LOGCOSH_T_PHI2_SUP = LOGCOSH_T_PHI2_PEAK * sech2(LOGCOSH_T_PHI2_PEAK);
+
+    private static double logCoshPeak() {
+        double u = 0.77;
+        for (int i = 0; i < 60; i++) {
+            double th = Math.tanh(u);
+            u -= (2 * u * th - 1) / (2 * th + 2 * u * (1 - th * th));
+        }
+        return u;
+    }
+
+    /**
+     * The penalty φ_ν of the model (option {@code potential}). Both are even, convex, C^∞, with
+     * φ(0) = φ'(0) = 0, 0 < φ'' ≤ φ''(0) = 1/ν, |φ'| < 1.
+     */
+    public enum Potential {
+        /** φ_ν(t) = √(t² + ν²) − ν (the default). */
+        CHARBONNIER("charbonnier"),
+        /** φ_ν(t) = ν log cosh(t/ν). */
+        LOGCOSH("logcosh");
+
+        private final String key;
+
+        Potential(String key) {
+            this.key = key;
+        }
+
+        /** The name used in options and model files. */
+        public String key() {
+            return key;
+        }
+
+        /**
+         * The potential named {@code key} (exact match).
+         *
+         * @throws IllegalArgumentException with a one-line message listing the known names
+         */
+        public static Potential parse(String key) {
+            for (Potential p : values()) {
+                if (p.key.equals(key)) {
+                    return p;
+                }
+            }
+            throw new IllegalArgumentException("unknown potential '" + key + "' (known: charbonnier, logcosh)");
+        }
+
+        /** sup_t |φ_ν'''(t)| · ν² (independent of ν). */
+        public double phi3SupTimesNu2() {
+            return this == CHARBONNIER ? PHI3_SUP_TIMES_NU2 : LOGCOSH_PHI3_SUP_TIMES_NU2;
+        }
+
+        /** sup_t |t φ_ν''(t)| (independent of ν). */
+        public double tPhi2Sup() {
+            return this == CHARBONNIER ? T_PHI2_SUP : LOGCOSH_T_PHI2_SUP;
+        }
+
+        /** The |t|/ν at which |t φ_ν''(t)| is largest; |tφ''| increases in |t| before and decreases after it. */
+        double tPhi2PeakOverNu() {
+            return this == CHARBONNIER ? 1.0 / Math.sqrt(2.0) : LOGCOSH_T_PHI2_PEAK;
+        }
+
+        /** φ_ν(t), evaluated without cancellation for small |t| and without overflow for large |t|. */
+        public double value(double t, double nu) {
+            if (this == CHARBONNIER) {
+                return t * t / (Math.sqrt(t * t + nu * nu) + nu);
+            }
+            return nu * logCosh(t / nu);
+        }
+
+        /** φ_ν'(t). */
+        public double first(double t, double nu) {
+            return this == CHARBONNIER ? t / Math.sqrt(t * t + nu * nu) : tanh(t / nu);
+        }
+
+        /** φ_ν''(t). */
+        public double second(double t, double nu) {
+            if (this == CHARBONNIER) {
+                double r = 1.0 / Math.sqrt(t * t + nu * nu);
+                return nu * nu * r * r * r;
+            }
+            return sech2(t / nu) / nu;
+        }
+    }
+
+    /**
+     * log cosh u without overflow or cancellation: for |u| ≥ 1/2, |u| + log1p(e^{−2|u|}) − log 2; below,
+     * log1p(cosh|u| − 1) with cosh a − 1 = (e^a − 1)²/(2e^a) from expm1 (relative accuracy near 0, where
+     * log cosh u ≈ u²/2).
+     */
+    static double logCosh(double u) {
+        double a = Math.abs(u);
+        if (a < 0.5) {
+            double e = Math.expm1(a);
+            return Math.log1p(e * e / (2 * (1 + e)));
+        }
+        return a + Math.log1p(Math.exp(-2 * a)) - LN2;
+    }
+
+    /**
+     * tanh u = sign(u)(1 − 2/(e^{2|u|} + 1)) with one exp; e^{2|u|} = ∞ for large |u| gives exactly ±1 (no
+     * NaN). Absolute error a few ulps of 1 (relative accuracy is lost only where |tanh u| is tiny, and there
+     * the absolute error is still a few 2⁻⁵³).
+     */
+    static double tanh(double u) {
+        double e = Math.exp(2 * Math.abs(u));
+        return Math.copySign(1 - 2 / (e + 1), u);
+    }
+
+    /** Clamp of the argument of {@link #tanhFloat}: the value at ±9 rounds to ±1 in float, so beyond it the result is ±1. */
+    static final float TANH_FLOAT_CLAMP = 9f;
+    /**
+     * Measured max |{@link #tanhFloat}(u) − tanh u| over every float u, rounded up (3.9687·10⁻⁷ at u ≈ 5.857, see
+     * {@link #tanhFloat}); 6.7 ulps of [1/2, 1) (2⁻²⁴) or 3.3 float machine epsilons ε = 2⁻²³ ≈ 1.19·10⁻⁷.
+     */
+    static final double TANH_FLOAT_MAX_ERROR = 3.97e-7;
+
+    private static final float TANH_A1 = 4.89352455891786e-03f;
+    private static final float TANH_A3 = 6.37261928875436e-04f;
+    private static final float TANH_A5 = 1.48572235717979e-05f;
+    private static final float TANH_A7 = 5.12229709037114e-08f;
+    private static final float TANH_A9 = -8.60467152213735e-11f;
+    private static final float TANH_A11 = 2.00018790482477e-13f;
+    private static final float TANH_A13 = -2.76076847742355e-16f;
+    private static final float TANH_B0 = 4.89352518554385e-03f;
+    private static final float TANH_B2 = 2.26843463243900e-03f;
+    private static final float TANH_B4 = 1.18534705686654e-04f;
+    private static final float TANH_B6 = 1.19825839466702e-06f;
+
+    /**
+     * tanh u in float arithmetic with only ×, +, ÷, min and max, so that C2 vectorizes the loops of the float
+     * kernels (Math.exp is a scalar call: 18–25 ns per response against about 1 ns here). With
+     * v = clamp(u, ±{@value #TANH_FLOAT_CLAMP}) and w = v²,
+     * <pre>
+     *   tanh u ≈ clamp( v·(P(w)/Q(w)), ±1 ),
+     *   P(w) = a₁ + a₃w + a₅w² + a₇w³ + a₉w⁴ + a₁₁w⁵ + a₁₃w⁶,   Q(w) = b₀ + b₂w + b₄w² + b₆w³,
+     * </pre>
+     * a [13/6] rational minimax fit of tanh (the coefficients of Eigen's {@code ptanh_float}, also used by XLA
+     * and ONNX Runtime's MLAS), evaluated by Horner's rule in float. Exactly odd (tanhFloat(−u) = −tanhFloat(u)
+     * bit for bit, −0 ↦ −0) and |result| ≤ 1 by construction, so the float curvature 1 − tanh² is never negative;
+     * ±∞ ↦ ±1, NaN ↦ NaN. Accuracy, measured once against Math.tanh (within 2.5 ulps in double) on every one of
+     * the 2³¹ − 2²³ non-negative finite floats (a one-off 8-minute loop, not a unit test; the unit test checks
+     * 10⁶ grid points): max |error| = 3.9687·10⁻⁷ at u ≈ 5.857, where rounding in P and Q dominates (the fit
+     * alone, evaluated in double, is within 2.6·10⁻⁸ on [−20, 20]) — {@link #TANH_FLOAT_MAX_ERROR}. This is float
+     * rounding level (ε = 2⁻²³ ≈ 1.19·10⁻⁷): float results differ from the exact function by a few ulps, as any
+     * float evaluation does, and the double kernels keep the exact formula.
+     */
+    static float tanhFloat(float u) {
+        float v = Math.max(-TANH_FLOAT_CLAMP, Math.min(TANH_FLOAT_CLAMP, u));
+        float w = v * v;
+        float p = (((((TANH_A13 * w + TANH_A11) * w + TANH_A9) * w + TANH_A7) * w + TANH_A5) * w + TANH_A3) * w + TANH_A1;
+        float q = ((TANH_B6 * w + TANH_B4) * w + TANH_B2) * w + TANH_B0;
+        return Math.max(-1f, Math.min(1f, v * (p / q)));
+    }
+
+    /** sech²u = 4m/(1 + m)², m = e^{−2|u|} ∈ (0, 1] (underflows to 0 for large |u|, never overflows). */
+    static double sech2(double u) {
+        double m = Math.exp(-2 * Math.abs(u));
+        double d = 1 + m;
+        return 4 * m / (d * d);
+    }
+
     private final int filters;
     private final int size;
+    private final Potential potential;
 
-    /** The default model: 48 filters of size 7×7. */
+    /** The default model: 48 filters of size 7×7, Charbonnier potential. */
     public FieldsOfExperts() {
         this(DEFAULT_FILTERS, DEFAULT_SIZE);
     }
 
     /**
+     * Charbonnier potential.
+     *
      * @param filters K ≥ 1
      * @param size    s, odd and ≥ 1
      */
     public FieldsOfExperts(int filters, int size) {
+        this(filters, size, Potential.CHARBONNIER);
+    }
+
+    /**
+     * @param filters   K ≥ 1
+     * @param size      s, odd and ≥ 1
+     * @param potential the penalty φ_ν (non-null)
+     */
+    public FieldsOfExperts(int filters, int size, Potential potential) {
+        this.potential = java.util.Objects.requireNonNull(potential, "potential");
         if (filters < 1) {
             throw new IllegalArgumentException("need at least one filter, got " + filters);
         }
@@ -116,6 +321,11 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
 
     public int size() {
         return size;
+    }
+
+    /** The penalty φ_ν. */
+    public Potential potential() {
+        return potential;
     }
 
     private int filterEntries() {
@@ -146,6 +356,27 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
             out.add(f);
         }
         return out;
+    }
+
+    /**
+     * One profile: the shared potential φ_ν(t) (ν = e^β from θ) on t ∈ [−0.5, 0.5], 101 points, named after
+     * the potential and ν.
+     */
+    @Override
+    public java.util.List<Profile> profiles(double[] theta) {
+        if (theta.length != numParams()) {
+            throw new IllegalArgumentException("expected " + numParams() + " parameters, got " + theta.length);
+        }
+        double nu = Math.exp(theta[numParams() - 1]);
+        int n = 101;
+        double[] t = new double[n];
+        double[] v = new double[n];
+        for (int i = 0; i < n; i++) {
+            t[i] = -0.5 + i / (double) (n - 1);
+            v[i] = potential.value(t[i], nu);
+        }
+        return java.util.List.of(new Profile(String.format(java.util.Locale.ROOT, "potential φ_ν (%s, ν = %.3g)",
+                potential.key(), nu), t, v));
     }
 
     @Override
@@ -255,11 +486,15 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
         return out;
     }
 
-    /** Forward and adjoint correlation (2·K·s²·n each) plus φ' (5 per response: ×, +, √, ÷, ×c_k). */
+    /**
+     * Forward and adjoint correlation (2·K·s²·n each) plus φ' per response: Charbonnier 5 (×, +, √, ÷, ×c_k),
+     * log-cosh 6 (|t|·2/ν, exp, +1, ÷, 1 − ·, ×c_k, the exp counted as one operation: the double kernel; the float
+     * kernel's rational tanh takes about 17, see {@link #tanhFloat}, but the model is the same for both types).
+     */
     @Override
     public double gradientFlops(long height, long width) {
         double n = (double) height * width;
-        return 4.0 * filters * size * size * n + 5.0 * filters * n;
+        return 4.0 * filters * size * size * n + (potential == Potential.CHARBONNIER ? 5.0 : 6.0) * filters * n;
     }
 
     /**
@@ -375,6 +610,15 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
      * ⟨Ey, Σ c_k C_kᵀC_k Ey⟩ ≤ max over torus frequencies of Σ c_k|k̂_k|² · ‖y‖² ≤ F‖y‖². (iv) If
      * M = Σ_k c_k K_kᵀ D_k K_k with diagonal D_k, then |⟨y, My⟩| ≤ max_k‖D_k‖ Σ c_k‖K_k y‖², so
      * ‖M‖ ≤ max_k‖D_k‖·F, and also ‖M‖ ≤ Σ_k c_k‖D_k‖‖k_k‖₁².
+     * <p>The proofs below use only these properties of φ = φ_ν, which hold for both potentials: φ convex;
+     * 0 < φ'' ≤ 1/ν; |φ'| < 1 with φ' increasing in |t| (odd) and φ'' decreasing in |t| (even); |tφ''(t)|
+     * unimodal in |t| with peak at |t| = ν·{@link Potential#tPhi2PeakOverNu()}; sup|φ'''| =
+     * {@link Potential#phi3SupTimesNu2()}/ν²; |d(tφ''(t))/dt| ≤ 1/ν. For log-cosh (u = t/ν): log cosh is
+     * convex as φ'' = sech²u/ν > 0; sech² ≤ 1 with maximum at 0 and decreasing in |u|; tanh is increasing;
+     * unimodality and sup|φ'''| are proven at {@link #LOGCOSH_T_PHI2_PEAK} and
+     * {@link #LOGCOSH_PHI3_SUP_TIMES_NU2}; and d(tφ''(t))/dt = sech²u(1 − 2u tanh u)/ν: where 2u tanh u ≤ 1
+     * its modulus is ≤ sech²u/ν ≤ 1/ν, elsewhere it is ≤ 2|u|sech²u·|tanh u|/ν ≤ 2·{@link #LOGCOSH_T_PHI2_SUP}/ν
+     * ≈ 0.895/ν. For Charbonnier these are stated in the items.
      * <ul>
      *   <li>convexityModulus = 0, certified: φ_ν is convex and R is a sum of convex functions of linear maps.</li>
      *   <li>gradientLipschitz = min(Σ c_k‖k_k‖₁², F)/ν, certified: ∇²R = M with D_k = diag φ''(u_k),
@@ -393,7 +637,7 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
      *       |û − u| ≤ Δ_k = 2(s² + 2)·u_mach·‖k_k‖₁‖x‖∞ (dot product of length s² in any summation order
      *       plus rounding of the filter to the working type), and each pointwise factor is replaced by its
      *       maximum over [|û| − Δ, |û| + Δ] (φ' increasing and φ'' decreasing in |t|; |tφ''| increasing up to
-     *       ν/√2 then decreasing). Sums are accumulated in double and the result inflated by 10⁻⁶ relative.</li>
+     *       its peak, ν/√2 for Charbonnier, then decreasing). Sums are accumulated in double and the result inflated by 10⁻⁶ relative.</li>
      *   <li>mixedLipschitz(), <b>estimated</b>, because it is proven only on a box (mixedLipschitz(ρ) is the
      *       certified version on the ball of radius ρ, which lies in the box B = ρ): no finite global constant
      *       exists. A filter column contains c_k K_kᵀ(φ''(K_k x) ⊙ S_j x); for x = C·1 + (a ramp of small
@@ -401,8 +645,8 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
      *       |t| = ν/2 where |φ'''| is largest, while S_j x ≈ C, so the derivative φ'''(u) ⊙ K_k d ⊙ S_j x grows
      *       without bound in C. On the box ‖x‖∞, ‖x'‖∞ ≤ B = {@link #MIXED_LIPSCHITZ_BOX} (images in [0, 1] with
      *       overshoot), with d = x − x', the column differences satisfy: α_k: ‖c_k K_kᵀ(φ'(u_k) − φ'(u'_k))‖ ≤
-     *       c_k‖k_k‖₁²‖d‖/ν; β: ≤ Σ_k c_k‖k_k‖₁²‖d‖/ν because |d(tφ''(t))/dt| = |1 − 2t²/ν²|(1 + t²/ν²)^{−5/2}/ν
-     *       ≤ 1/ν; filter (k, j): writing φ''(u)⊙S_j x − φ''(u')⊙S_j x' = φ''(u)⊙S_j d + (φ''(u) − φ''(u'))⊙S_j x'
+     *       c_k‖k_k‖₁²‖d‖/ν; β: ≤ Σ_k c_k‖k_k‖₁²‖d‖/ν because |d(tφ''(t))/dt| ≤ 1/ν (Charbonnier:
+     *       = |1 − 2t²/ν²|(1 + t²/ν²)^{−5/2}/ν ≤ 1/ν; log-cosh: above); filter (k, j): writing φ''(u)⊙S_j x − φ''(u')⊙S_j x' = φ''(u)⊙S_j d + (φ''(u) − φ''(u'))⊙S_j x'
      *       and ‖a ⊙ b‖₂ ≤ ‖a‖₂‖b‖∞, ≤ c_k‖k_k‖₁(2/ν + sup|φ'''|‖k_k‖₁B)‖d‖ (one 1/ν from S_jᵀ(φ'(u) − φ'(u')),
      *       one from φ''(u)⊙S_j d, and ‖φ''(u) − φ''(u')‖₂ ≤ sup|φ'''|‖k_k‖₁‖d‖ with ‖S_j x'‖∞ ≤ B). The
      *       value is the Frobenius combination √(Σ over columns of their squares).</li>
@@ -412,6 +656,7 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
         private final double[] theta;
         private final DataType dataType;
         private final boolean isDouble;
+        private final boolean logcosh;      // potential == LOGCOSH
         private final double nu;
         private final double[] weight;      // c_k = e^{α_k}
         private final double[] l1;          // ‖k_k‖₁
@@ -431,6 +676,7 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
             this.theta = theta.clone();
             this.dataType = dataType;
             this.isDouble = dataType == DataType.DOUBLE;
+            this.logcosh = potential == Potential.LOGCOSH;
             int s2 = size * size;
             this.filterEntries = Arrays.copyOf(theta, filterEntries());
             this.weight = new double[filters];
@@ -532,6 +778,7 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
             double[] u = ws.heapA();
             double[] z = ws.heapB();
             double nu2 = nu * nu;
+            float invNuF = (float) (1.0 / nu);
             double dBeta = 0;
             for (int k = 0; k < filters; k++) {
                 ws.readChannel(ws.u(), k, u);
@@ -541,9 +788,24 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
                 double dB = 0;
                 for (int i = 0; i < n; i++) {
                     double t = u[i];
-                    double r = 1.0 / Math.sqrt(t * t + nu2);
-                    double d1 = t * r;
-                    double d2 = nu2 * r * r * r;
+                    double d1;
+                    double d2;
+                    if (logcosh && !isDouble) {
+                        // float: the same tanh as the float gradient and curvature kernels, sech² = 1 − tanh²
+                        double th = tanhFloat((float) t * invNuF);
+                        d1 = th;
+                        d2 = (1 - th) * (1 + th) / nu;
+                    } else if (logcosh) {
+                        // m = e^{−2|t|/ν}: tanh = (1 − m)/(1 + m), sech² = 4m/(1 + m)²
+                        double m = Math.exp(-2 * Math.abs(t) / nu);
+                        double inv = 1.0 / (1 + m);
+                        d1 = Math.copySign((1 - m) * inv, t);
+                        d2 = 4 * m * inv * inv / nu;
+                    } else {
+                        double r = 1.0 / Math.sqrt(t * t + nu2);
+                        d1 = t * r;
+                        d2 = nu2 * r * r * r;
+                    }
                     dAlpha += d1 * z[i];
                     dB -= t * d2 * z[i];
                     u[i] = ck * d1;         // paired with q in the filter gradient
@@ -597,7 +859,7 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
                 young += weight[k] * l2[k] * l1[k] * l1[k];
                 maxL2 = Math.max(maxL2, l2[k]);
             }
-            double phi3 = PHI3_SUP_TIMES_NU2 / (nu * nu);
+            double phi3 = potential.phi3SupTimesNu2() / (nu * nu);
             return Bound.certified(phi3 * Math.min(young, maxL2 * fourierBound()) * (1 + 1e-12));
         }
 
@@ -621,7 +883,7 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
 
         private double mixedLipschitzOnBox(double box) {
             int s2 = size * size;
-            double phi3 = PHI3_SUP_TIMES_NU2 / (nu * nu);
+            double phi3 = potential.phi3SupTimesNu2() / (nu * nu);
             double sumSq = 0;
             double beta = 0;
             for (int k = 0; k < filters; k++) {
@@ -657,7 +919,7 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
             double unit = isDouble ? 0x1p-53 : 0x1p-24;
             double[] u = ws.heapA();
             double nu2 = nu * nu;
-            double tPeak = nu / Math.sqrt(2);
+            double tPeak = nu * potential.tPhi2PeakOverNu();
             double[] hNorm2 = new double[filters];
             double alphaSq = 0;
             double filterSq = 0;
@@ -674,12 +936,22 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
                     double a = Math.abs(u[i]);
                     double lo = Math.max(0, a - margin);
                     double hi = a + margin;
-                    double d1 = Math.min(1.0, hi / Math.sqrt(hi * hi + nu2));
-                    double rLo = 1.0 / Math.sqrt(lo * lo + nu2);
-                    double d2 = nu2 * rLo * rLo * rLo;
                     double tm = Math.min(hi, Math.max(lo, tPeak));
-                    double rm = 1.0 / Math.sqrt(tm * tm + nu2);
-                    double th = tm * nu2 * rm * rm * rm;
+                    double d1;
+                    double d2;
+                    double th;
+                    if (logcosh) {
+                        // Math.tanh: within 2.5 ulps, also relatively for tiny arguments
+                        d1 = Math.min(1.0, Math.tanh(hi / nu));
+                        d2 = sech2(lo / nu) / nu;
+                        th = tm * sech2(tm / nu) / nu;
+                    } else {
+                        d1 = Math.min(1.0, hi / Math.sqrt(hi * hi + nu2));
+                        double rLo = 1.0 / Math.sqrt(lo * lo + nu2);
+                        d2 = nu2 * rLo * rLo * rLo;
+                        double rm = 1.0 / Math.sqrt(tm * tm + nu2);
+                        th = tm * nu2 * rm * rm * rm;
+                    }
                     p1 += d1 * d1;
                     q += d2 * d2 * window[i];
                     hk += th * th;
@@ -717,6 +989,7 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
             int n = ws.n;
             double nuD = nu;
             double nu2 = nu * nu;
+            double invNu = 1.0 / nu;
             double total = 0;
             float[] block = new float[Math.min(n, Workspace.BLOCK)];
             for (int k = from; k < to; k++) {
@@ -724,12 +997,18 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
                 for (int s0 = 0; s0 < n; s0 += block.length) {
                     int len = Math.min(block.length, n - s0);
                     ub.get((int) ws.u().offset() + k * n + s0, block, 0, len);
-                    for (int i = 0; i < len; i++) {
-                        double t = block[i];
-                        sum += t * t / (Math.sqrt(t * t + nu2) + nuD);
+                    if (logcosh) {
+                        for (int i = 0; i < len; i++) {
+                            sum += logCosh(block[i] * invNu);
+                        }
+                    } else {
+                        for (int i = 0; i < len; i++) {
+                            double t = block[i];
+                            sum += t * t / (Math.sqrt(t * t + nu2) + nuD);
+                        }
                     }
                 }
-                total += weight[k] * sum;
+                total += weight[k] * (logcosh ? nu * sum : sum);
             }
             return total;
         }
@@ -738,6 +1017,7 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
             DoubleBuffer ub = ws.u().data().asNioDouble();
             int n = ws.n;
             double nu2 = nu * nu;
+            double invNu = 1.0 / nu;
             double total = 0;
             double[] block = new double[Math.min(n, Workspace.BLOCK)];
             for (int k = from; k < to; k++) {
@@ -745,12 +1025,18 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
                 for (int s0 = 0; s0 < n; s0 += block.length) {
                     int len = Math.min(block.length, n - s0);
                     ub.get((int) ws.u().offset() + k * n + s0, block, 0, len);
-                    for (int i = 0; i < len; i++) {
-                        double t = block[i];
-                        sum += t * t / (Math.sqrt(t * t + nu2) + nu);
+                    if (logcosh) {
+                        for (int i = 0; i < len; i++) {
+                            sum += logCosh(block[i] * invNu);
+                        }
+                    } else {
+                        for (int i = 0; i < len; i++) {
+                            double t = block[i];
+                            sum += t * t / (Math.sqrt(t * t + nu2) + nu);
+                        }
                     }
                 }
-                total += weight[k] * sum;
+                total += weight[k] * (logcosh ? nu * sum : sum);
             }
             return total;
         }
@@ -764,15 +1050,26 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
                     DoubleBuffer rb = resp.data().asNioDouble();
                     double[] block = ws.scratchD[chunk];
                     double nu2 = nu * nu;
+                    double twoOverNu = 2.0 / nu;
                     for (int k = from; k < to; k++) {
                         double ck = weight[k];
+                        double twoCk = 2 * ck;
                         for (int s0 = 0; s0 < length; s0 += block.length) {
                             int len = Math.min(block.length, length - s0);
                             int at = offset + k * length + s0;
                             rb.get(at, block, 0, len);
-                            for (int i = 0; i < len; i++) {
-                                double t = block[i];
-                                block[i] = ck * t / Math.sqrt(t * t + nu2);
+                            if (logcosh) {
+                                // c_k tanh(t/ν) = sign(t) c_k (1 − 2/(e^{2|t|/ν} + 1)); e = ∞ gives ±c_k
+                                for (int i = 0; i < len; i++) {
+                                    double t = block[i];
+                                    double e = Math.exp(Math.abs(t) * twoOverNu);
+                                    block[i] = Math.copySign(ck - twoCk / (e + 1), t);
+                                }
+                            } else {
+                                for (int i = 0; i < len; i++) {
+                                    double t = block[i];
+                                    block[i] = ck * t / Math.sqrt(t * t + nu2);
+                                }
                             }
                             rb.put(at, block, 0, len);
                         }
@@ -781,15 +1078,23 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
                     FloatBuffer rb = resp.data().asNioFloat();
                     float[] block = ws.scratchF[chunk];
                     float nu2 = (float) (nu * nu);
+                    float invNu = (float) (1.0 / nu);
                     for (int k = from; k < to; k++) {
                         float ck = (float) weight[k];
                         for (int s0 = 0; s0 < length; s0 += block.length) {
                             int len = Math.min(block.length, length - s0);
                             int at = offset + k * length + s0;
                             rb.get(at, block, 0, len);
-                            for (int i = 0; i < len; i++) {
-                                float t = block[i];
-                                block[i] = ck * t / (float) Math.sqrt(t * t + nu2);
+                            if (logcosh) {
+                                // c_k tanh(t/ν) with the vectorizable float tanh (error ≤ 4·10⁻⁷, see tanhFloat)
+                                for (int i = 0; i < len; i++) {
+                                    block[i] = ck * tanhFloat(block[i] * invNu);
+                                }
+                            } else {
+                                for (int i = 0; i < len; i++) {
+                                    float t = block[i];
+                                    block[i] = ck * t / (float) Math.sqrt(t * t + nu2);
+                                }
                             }
                             rb.put(at, block, 0, len);
                         }
@@ -848,16 +1153,27 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
             float[] block = ws.scratchF[chunk];
             int n = ws.n;
             float nu2 = (float) (nu * nu);
+            float invNu = (float) (1.0 / nu);
             for (int k = from; k < to; k++) {
                 float ckNu2 = (float) (weight[k] * nu * nu);
                 for (int s0 = 0; s0 < n; s0 += block.length) {
                     int len = Math.min(block.length, n - s0);
                     int at = ws.curvatureOffset + k * n + s0;
                     cb.get(at, block, 0, len);
-                    for (int i = 0; i < len; i++) {
-                        float t = block[i];
-                        float r = 1f / (float) Math.sqrt(t * t + nu2);
-                        block[i] = ckNu2 * r * r * r;
+                    if (logcosh) {
+                        // c_k sech²(t/ν)/ν = (c_k/ν)(1 − th)(1 + th), th = tanhFloat(t/ν) ∈ [−1, 1]: ≥ 0, and
+                        // consistent with the float gradient (absolute error ≤ 2·4·10⁻⁷ in sech²)
+                        float ckOverNu = (float) (weight[k] / nu);
+                        for (int i = 0; i < len; i++) {
+                            float th = tanhFloat(block[i] * invNu);
+                            block[i] = ckOverNu * ((1 - th) * (1 + th));
+                        }
+                    } else {
+                        for (int i = 0; i < len; i++) {
+                            float t = block[i];
+                            float r = 1f / (float) Math.sqrt(t * t + nu2);
+                            block[i] = ckNu2 * r * r * r;
+                        }
                     }
                     cb.put(at, block, 0, len);
                 }
@@ -869,16 +1185,26 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
             double[] block = ws.scratchD[chunk];
             int n = ws.n;
             double nu2 = nu * nu;
+            double minusTwoOverNu = -2.0 / nu;
             for (int k = from; k < to; k++) {
                 double ckNu2 = weight[k] * nu2;
                 for (int s0 = 0; s0 < n; s0 += block.length) {
                     int len = Math.min(block.length, n - s0);
                     int at = ws.curvatureOffset + k * n + s0;
                     cb.get(at, block, 0, len);
-                    for (int i = 0; i < len; i++) {
-                        double t = block[i];
-                        double r = 1.0 / Math.sqrt(t * t + nu2);
-                        block[i] = ckNu2 * r * r * r;
+                    if (logcosh) {
+                        double scale = 4 * weight[k] / nu;
+                        for (int i = 0; i < len; i++) {
+                            double m = Math.exp(Math.abs(block[i]) * minusTwoOverNu);
+                            double d = 1 + m;
+                            block[i] = scale * m / (d * d);
+                        }
+                    } else {
+                        for (int i = 0; i < len; i++) {
+                            double t = block[i];
+                            double r = 1.0 / Math.sqrt(t * t + nu2);
+                            block[i] = ckNu2 * r * r * r;
+                        }
                     }
                     cb.put(at, block, 0, len);
                 }

@@ -24,7 +24,8 @@ import java.util.TreeSet;
  * <ul>
  *   <li>{@code tv}: smoothed total variation (no options);</li>
  *   <li>{@code quadratic}: learned Tikhonov (no options);</li>
- *   <li>{@code foe}: Fields of Experts, options {@code filters} (48), {@code size} (7);</li>
+ *   <li>{@code foe}: Fields of Experts, options {@code filters} (48), {@code size} (7), {@code potential}
+ *       ({@code charbonnier} (default) or {@code logcosh}, see {@link FieldsOfExperts.Potential});</li>
  *   <li>{@code crr}: convex ridge regularizer, options {@code channels} ([1, 8, 32]), {@code size} (5);</li>
  *   <li>{@code icnn}: input-convex network, options {@code channels} (32), {@code size} (5);</li>
  *   <li>{@code pd-filters}: primal–dual model with learned filters ({@link PrimalDualModel} over
@@ -64,11 +65,12 @@ public final class RegularizerFactory {
                 yield new QuadraticRegularizer();
             }
             case "foe" -> {
-                allow(type, options, "filters", "size");
+                allow(type, options, "filters", "size", "potential");
                 int filters = intOption(type, options, "filters", 48);
                 int size = intOption(type, options, "size", 7);
+                FieldsOfExperts.Potential potential = potentialOption(type, options);
                 try {
-                    yield new FieldsOfExperts(filters, size);
+                    yield new FieldsOfExperts(filters, size, potential);
                 } catch (IllegalArgumentException e) {
                     throw new TrainingException("bad foe options: " + e.getMessage());
                 }
@@ -124,6 +126,7 @@ public final class RegularizerFactory {
             case "foe" -> {
                 out.put("filters", intOption(type, options, "filters", 48));
                 out.put("size", intOption(type, options, "size", 7));
+                out.put("potential", potentialOption(type, options).key());
             }
             case "crr" -> {
                 out.put("channels", java.util.Arrays.stream(intListOption(type, options, "channels", new int[]{1, 8, 32}))
@@ -214,6 +217,22 @@ public final class RegularizerFactory {
             return n.intValue();
         }
         throw new TrainingException("option '" + key + "' of regularizer '" + type + "' must be an integer, got " + v);
+    }
+
+    /** The {@code potential} option of a FoE: absent → Charbonnier; a string naming a {@link FieldsOfExperts.Potential}. */
+    static FieldsOfExperts.Potential potentialOption(String type, Map<String, Object> options) {
+        Object v = options.get("potential");
+        if (v == null) {
+            return FieldsOfExperts.Potential.CHARBONNIER;
+        }
+        if (v instanceof String name) {
+            for (FieldsOfExperts.Potential p : FieldsOfExperts.Potential.values()) {
+                if (p.key().equals(name)) {
+                    return p;
+                }
+            }
+        }
+        throw new TrainingException("option 'potential' of regularizer '" + type + "' must be one of charbonnier, logcosh, got '" + v + "'");
     }
 
     static int[] intListOption(String type, Map<String, Object> options, String key, int[] fallback) {
