@@ -131,7 +131,10 @@ public final class ClusterNode {
      *                    if the run had not finished): lets a caller in the same JVM give up on a run
      */
     public record Extras(java.time.Duration joinTimeout, Sampler.Trace trace, CompletableFuture<Void> stop) {
-        public static final Extras NONE = new Extras(java.time.Duration.ZERO, Sampler.Trace.NONE, new CompletableFuture<>());
+        /** No join timeout, no trace, never stopped from outside. */
+        public static Extras none() {
+            return new Extras(java.time.Duration.ZERO, Sampler.Trace.NONE);
+        }
 
         public Extras(java.time.Duration joinTimeout, Sampler.Trace trace) {
             this(joinTimeout, trace, new CompletableFuture<>());
@@ -290,7 +293,7 @@ public final class ClusterNode {
      */
     public static Outcome run(TrainingSpec spec, RuntimeSpec runtime, TrainingData data, Path outDir, Settings settings,
                               TrainingRuntime.Options options) {
-        return run(spec, runtime, data, outDir, settings, options, Extras.NONE);
+        return run(spec, runtime, data, outDir, settings, options, Extras.none());
     }
 
     /** {@link #run(TrainingSpec, RuntimeSpec, TrainingData, Path, Settings, TrainingRuntime.Options)} with extras. */

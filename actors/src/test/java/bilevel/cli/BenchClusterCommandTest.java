@@ -19,11 +19,12 @@ class BenchClusterCommandTest {
     @Tag("cluster")
     void jsonReportHasTheThreeLayoutsTheRatioAndTheOverhead() throws Exception {
         Cli.Run run = Cli.run("bench", "cluster", "--config", TrainCommandTest.tinyConfig().toString(),
-                "--samples", "6", "--json", "--node-java-option=-Xmx384m", "--node-java-option=-XX:TieredStopAtLevel=1",
+                "--samples", "6", "--size", "16", "--json", "--node-java-option=-Xmx384m", "--node-java-option=-XX:TieredStopAtLevel=1",
                 "--timeout", "5m");
         assertEquals(Main.EXIT_OK, run.code(), run.err());
         JsonNode report = new ObjectMapper().readTree(run.out());
         assertEquals("tv", report.get("regularizer").asText());
+        assertEquals(16, report.get("crop").asInt());
         assertEquals(6, report.get("hypergradientsPerRun").asInt());
         JsonNode runs = report.get("runs");
         assertEquals(3, runs.size());

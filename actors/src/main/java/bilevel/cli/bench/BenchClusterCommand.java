@@ -86,6 +86,9 @@ public final class BenchClusterCommand implements Callable<Integer> {
             description = "Hypergradients per run (default: ${DEFAULT-VALUE}).")
     int hypergradients;
 
+    @Option(names = "--size", paramLabel = "N", description = "Crop size N x N (sets data.crop and data.embedded.size; default: the experiment's).")
+    Integer size;
+
     @Option(names = "--json", description = "Print one JSON document instead of the table.")
     boolean json;
 
@@ -145,6 +148,13 @@ public final class BenchClusterCommand implements Callable<Integer> {
             limit = com.typesafe.config.ConfigFactory.parseString("t = \"" + timeout.replace("\"", "") + "\"").getDuration("t");
         } catch (com.typesafe.config.ConfigException e) {
             throw new UsageException("--timeout must be a duration such as 20m or 90s, got '" + timeout + "'");
+        }
+        if (size != null) {
+            if (size < 4) {
+                throw new UsageException("--size must be at least 4, got " + size);
+            }
+            set.put("data.crop", Integer.toString(size));
+            set.put("data.embedded.size", Integer.toString(size));
         }
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
@@ -247,21 +257,19 @@ public final class BenchClusterCommand implements Callable<Integer> {
         }
         ConcurrentLinkedQueue<long[]> trace = new ConcurrentLinkedQueue<>();
         CompletableFuture<Void> stop = new CompletableFuture<>();
-        String[] failure = new String[1];
+        java.util.concurrent.atomic.AtomicReference<String> failure = new java.util.concurrent.atomic.AtomicReference<>();
         long deadline = System.nanoTime() + limit.toNanos();
         CompletableFuture<ClusterNode.Outcome> outcome = new CompletableFuture<>();
         Thread watchdog = new Thread(() -> {
             while (!outcome.isDone()) {
                 for (int i = 0; i < mine.size(); i++) {
                     Process p = mine.get(i);
-                    if (!p.isAlive() && p.exitValue() != 0 && failure[0] == null) {
-                        failure[0] = "solver node " + (i + 1) + " exited with code " + p.exitValue()
-                                + " before the run finished (" + logFiles.get(i) + ")";
+                    if (!p.isAlive() && p.exitValue() != 0 && failure.compareAndSet(null, "solver node " + (i + 1)
+                            + " exited with code " + p.exitValue() + " before the run finished (" + logFiles.get(i) + ")")) {
                         stop.complete(null);
                     }
                 }
-                if (System.nanoTime() > deadline && failure[0] == null) {
-                    failure[0] = "no result within " + timeout + " (--timeout)";
+                if (System.nanoTime() > deadline && failure.compareAndSet(null, "no result within " + timeout + " (--timeout)")) {
                     stop.complete(null);
                 }
                 try {
@@ -299,7 +307,7 @@ public final class BenchClusterCommand implements Callable<Integer> {
         }
         if (o.result() == null) {
             throw new UsageException("bench cluster: the run with " + layout.name() + " failed: "
-                    + (failure[0] != null ? failure[0] : o.message()));
+                    + (failure.get() != null ? failure.get() : o.message()));
         }
         TrainingRuntime.Result r = o.result();
         int solvers = layout.nodes() * layout.solversPerNode();
