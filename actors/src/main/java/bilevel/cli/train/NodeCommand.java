@@ -176,7 +176,7 @@ public final class NodeCommand implements Callable<Integer> {
         try (TrainingData data = RunOutput.loadData(ts)) {
             if (optimizer) {
                 TrainCommand.checkOutput(dir);
-                TrainCommand.writeConfig(dir, ClusterTls.redacted(merged));
+                TrainCommand.writeConfig(dir, merged);
             }
             if (!quiet) {
                 err.println("node " + host + ":" + port + " roles " + roleSet + " seeds " + seedList + " data "
