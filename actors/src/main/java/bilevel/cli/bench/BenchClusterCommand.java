@@ -172,7 +172,11 @@ public final class BenchClusterCommand implements Callable<Integer> {
         double loadBefore = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
         Path scratch = Files.createTempDirectory("bilevel-bench-cluster-");
         Path logs = Files.createDirectories(scratch.resolve("logs"));
-        Thread hook = new Thread(this::stopChildren, "bench-cluster-children");
+        Thread hook = new Thread(() -> {
+            // Ctrl-C / SIGTERM: stop the solver nodes and remove the scratch folder (best effort)
+            stopChildren();
+            BenchThroughputCommand.deleteTree(scratch);
+        }, "bench-cluster-children");
         Runtime.getRuntime().addShutdownHook(hook);
         List<Run> runs = new ArrayList<>();
         boolean ok = false;
