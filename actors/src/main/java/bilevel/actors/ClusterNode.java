@@ -11,7 +11,9 @@ import akka.actor.typed.javadsl.AskPattern;
 import akka.actor.typed.javadsl.Behaviors;
 import akka.cluster.Member;
 import akka.cluster.MemberStatus;
+import akka.cluster.ClusterEvent;
 import akka.cluster.typed.Cluster;
+import akka.cluster.typed.Subscribe;
 import akka.cluster.typed.ClusterSingleton;
 import akka.cluster.typed.ClusterSingletonSettings;
 import akka.cluster.typed.Leave;
@@ -52,6 +54,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -81,6 +84,8 @@ public final class ClusterNode {
     public static final int EXIT_REFUSED = 3;
     /** The node was downed or its actor system stopped before the run finished. */
     public static final int EXIT_LOST = 4;
+    /** The node did not become a member within the join timeout (no seed reachable, or TLS refused it). */
+    public static final int EXIT_NOT_JOINED = 5;
     /** Steps of the replicated state a singleton of this JVM continued from (-1: started fresh). */
     static final AtomicLong RESTORED_STEPS = new AtomicLong(-1);
 
@@ -117,9 +122,35 @@ public final class ClusterNode {
     }
 
     /**
+     * Optional behaviour of {@link #run}.
+     *
+     * @param joinTimeout a node that is not a member this long after its actor system started stops with
+     *                    {@link #EXIT_NOT_JOINED} (zero: it keeps trying)
+     * @param trace       observer of the work items of a singleton started in this JVM ({@code bench cluster})
+     * @param stop        when it completes, the node stops as on SIGTERM (leaves the cluster; {@link #EXIT_LOST}
+     *                    if the run had not finished): lets a caller in the same JVM give up on a run
+     */
+    public record Extras(java.time.Duration joinTimeout, Sampler.Trace trace, CompletableFuture<Void> stop) {
+        /** No join timeout, no trace, never stopped from outside. */
+        public static Extras none() {
+            return new Extras(java.time.Duration.ZERO, Sampler.Trace.NONE);
+        }
+
+        public Extras(java.time.Duration joinTimeout, Sampler.Trace trace) {
+            this(joinTimeout, trace, new CompletableFuture<>());
+        }
+
+        public Extras {
+            if (joinTimeout.isNegative()) {
+                throw new IllegalArgumentException("the join timeout must not be negative, got " + joinTimeout);
+            }
+        }
+    }
+
+    /**
      * What a node did.
      *
-     * @param exitCode  {@link #EXIT_OK}, {@link #EXIT_REFUSED} or {@link #EXIT_LOST}
+     * @param exitCode  {@link #EXIT_OK}, {@link #EXIT_REFUSED}, {@link #EXIT_LOST} or {@link #EXIT_NOT_JOINED}
      * @param result    the run's result (only on the node whose singleton finished the run)
      * @param computed  hypergradients computed by this node's solvers
      * @param message   why the node stopped, for the user
@@ -262,6 +293,12 @@ public final class ClusterNode {
      */
     public static Outcome run(TrainingSpec spec, RuntimeSpec runtime, TrainingData data, Path outDir, Settings settings,
                               TrainingRuntime.Options options) {
+        return run(spec, runtime, data, outDir, settings, options, Extras.none());
+    }
+
+    /** {@link #run(TrainingSpec, RuntimeSpec, TrainingData, Path, Settings, TrainingRuntime.Options)} with extras. */
+    public static Outcome run(TrainingSpec spec, RuntimeSpec runtime, TrainingData data, Path outDir, Settings settings,
+                              TrainingRuntime.Options options, Extras extras) {
         if (runtime.mode() != RuntimeSpec.Mode.ASYNC) {
             throw new TrainingException("a cluster trains in async mode (runtime.mode = async): sync mode assigns "
                     + "samples to solver slots of one process");
@@ -278,6 +315,7 @@ public final class ClusterNode {
         CompletableFuture<TrainingRuntime.Result> result = new CompletableFuture<>();
         CompletableFuture<ActorRef<Optimizer.Command>> optimizerRef = new CompletableFuture<>();
         AtomicLong computed = new AtomicLong();
+        AtomicBoolean joined = new AtomicBoolean();
         Solver.Faults counting = (solver, task) -> {
             options.faults().beforeCompute(solver, task);
             computed.incrementAndGet();
@@ -292,8 +330,9 @@ public final class ClusterNode {
                 ClusterSingletonSettings singletonSettings = ClusterSingletonSettings.create(ctx.getSystem())
                         .withRole(ROLE_OPTIMIZER);
                 ActorRef<Sampler.Command> work = ClusterSingleton.get(ctx.getSystem()).init(
-                        SingletonActor.of(coordinator(spec, clusterRuntime, data, outDir, options, result, optimizerRef),
-                                "training").withSettings(singletonSettings));
+                        SingletonActor.of(coordinator(spec, clusterRuntime, data, outDir, options, result, optimizerRef,
+                                extras.trace()), "training").withSettings(singletonSettings));
+                ctx.spawn(members(joined), "members");
                 if (solverRole) {
                     for (int i = 0; i < runtime.solvers(); i++) {
                         // unique over the cluster: 24 bits of the node's address, 6 bits of the local slot
@@ -307,6 +346,16 @@ public final class ClusterNode {
                 return Behaviors.empty();
             });
             ActorSystem<Void> system = ActorSystem.create(guardian, "bilevel", config);
+            AtomicBoolean joinTimedOut = new AtomicBoolean();
+            extras.stop().thenRun(() -> CoordinatedShutdown.get(system).run(CoordinatedShutdown.unknownReason()));
+            if (!extras.joinTimeout().isZero()) {
+                system.scheduler().scheduleOnce(extras.joinTimeout(), () -> {
+                    if (!joined.get() && !result.isDone()) {
+                        joinTimedOut.set(true);
+                        system.terminate();
+                    }
+                }, system.executionContext());
+            }
             if (settings.bootstrap() != null) {
                 akka.actor.ActorSystem classic = akka.actor.typed.javadsl.Adapter.toClassic(system);
                 akka.management.javadsl.AkkaManagement.get(classic).start();
@@ -365,6 +414,12 @@ public final class ClusterNode {
             if (error != null) {
                 return new Outcome(EXIT_LOST, null, computed.get(), "the run failed: " + error);
             }
+            if (joinTimedOut.get()) {
+                return new Outcome(EXIT_NOT_JOINED, null, computed.get(), "could not join the cluster at "
+                        + String.join(", ", settings.seeds()) + " within " + extras.joinTimeout().toSeconds() + " s "
+                        + (ClusterTls.isOn(config) ? "(TLS handshake refused? foreign certificate?)"
+                        : "(is a seed node running and reachable at that address?)"));
+            }
             Optional<CoordinatedShutdown.Reason> reason = CoordinatedShutdown.get(system).getShutdownReason();
             if (reason.isPresent() && reason.get().equals(CoordinatedShutdown.incompatibleConfigurationDetectedReason())) {
                 return new Outcome(EXIT_REFUSED, null, computed.get(), "node " + here + " was refused by the cluster: "
@@ -378,6 +433,32 @@ public final class ClusterNode {
             return new Outcome(EXIT_LOST, null, computed.get(), "node " + here + " stopped: "
                     + reason.map(Object::toString).orElse("unknown reason"));
         }
+    }
+
+    /**
+     * Logs the membership changes (INFO, logger {@code bilevel.actors.ClusterNode}: "member joining: ADDRESS
+     * roles [...]", "member up: ...", "member removed: ...") and sets {@code joined} once this node is a member.
+     */
+    private static Behavior<ClusterEvent.MemberEvent> members(AtomicBoolean joined) {
+        return Behaviors.setup(ctx -> {
+            Cluster cluster = Cluster.get(ctx.getSystem());
+            cluster.subscriptions().tell(Subscribe.create(ctx.getSelf(), ClusterEvent.MemberEvent.class));
+            org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(ClusterNode.class);
+            return Behaviors.receive(ClusterEvent.MemberEvent.class).onMessage(ClusterEvent.MemberEvent.class, e -> {
+                Member m = e.member();
+                if (m.uniqueAddress().equals(cluster.selfMember().uniqueAddress())) {
+                    joined.set(true);
+                }
+                if (e instanceof ClusterEvent.MemberJoined) {
+                    log.info("member joining: {} roles {}", m.address(), new java.util.TreeSet<>(m.getRoles()));
+                } else if (e instanceof ClusterEvent.MemberUp) {
+                    log.info("member up: {} roles {}", m.address(), new java.util.TreeSet<>(m.getRoles()));
+                } else if (e instanceof ClusterEvent.MemberRemoved) {
+                    log.info("member removed: {}", m.address());
+                }
+                return Behaviors.same();
+            }).build();
+        });
     }
 
     private static void waitForOthersToLeave(Cluster cluster, int seconds) {
@@ -408,7 +489,8 @@ public final class ClusterNode {
     private static Behavior<Sampler.Command> coordinator(TrainingSpec spec, RuntimeSpec runtime, TrainingData data,
                                                          Path outDir, TrainingRuntime.Options options,
                                                          CompletableFuture<TrainingRuntime.Result> result,
-                                                         CompletableFuture<ActorRef<Optimizer.Command>> optimizerRef) {
+                                                         CompletableFuture<ActorRef<Optimizer.Command>> optimizerRef,
+                                                         Sampler.Trace trace) {
         return Behaviors.setup(ctx -> {
             ReferenceTrainer trainer = new ReferenceTrainer(spec, m -> { });
             Regularizer reg = RegularizerFactory.create(spec.regularizer().type(), spec.regularizer().options());
@@ -446,7 +528,7 @@ public final class ClusterNode {
             ActorRef<Monitor.Command> monitor = ctx.spawn(Monitor.create(monitorSetup), "monitor",
                     DispatcherSelector.blocking());
             ActorRef<Sampler.Command> sampler = ctx.spawn(Sampler.create(runtime,
-                    new MinibatchSampler(data.plan(), spec.train().batch()), start), "sampler");
+                    new MinibatchSampler(data.plan(), spec.train().batch()), start, trace), "sampler");
             ActorRef<Monitor.Command> tee = ctx.spawn(replicating(monitor, runId), "replicate");
             ActorRef<Optimizer.Command> optimizer = ctx.spawn(Optimizer.create(setup, sampler, tee, List.of()),
                     "optimizer");

@@ -52,9 +52,32 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
     }
 
     /**
-     * A solver is free: after its start ({@code finished} = −1) or after the pulled item {@code finished}.
+     * A solver is free: after its start ({@code finished} = −1) or after the pulled item {@code finished},
+     * whose computation took {@code solveNanos} on the solver (−1: unknown).
      */
-    public record RequestWork(int solverId, ActorRef<Solver.Command> solver, long finished) implements Command {
+    public record RequestWork(int solverId, ActorRef<Solver.Command> solver, long finished, long solveNanos)
+            implements Command {
+        /** A request without a solve time (a solver's first request, or one after a ping). */
+        public RequestWork(int solverId, ActorRef<Solver.Command> solver, long finished) {
+            this(solverId, solver, finished, -1);
+        }
+    }
+
+    /**
+     * An in-process observer of the work items (for {@code bench cluster}; not a message), called once per
+     * answered item: item {@code workId} was handed to a solver at {@code handedOutNanos}
+     * ({@link System#nanoTime()} of this JVM) and its answer reached the coordinator at {@code answeredNanos}
+     * — the first of: the Optimizer settling the item (it has received the result), or the solver's next
+     * request naming it (sent right after the result); {@code solveNanos} is the solver's own time for the
+     * computation (−1: unknown). So {@code answeredNanos − handedOutNanos − solveNanos} is what messaging
+     * added to the item, plus, with {@code prefetch > 1}, the time it waited behind the solver's previous
+     * item. Called on the Sampler's thread; must be quick and thread-safe.
+     */
+    @FunctionalInterface
+    public interface Trace {
+        Trace NONE = (workId, handedOutNanos, answeredNanos, solveNanos) -> { };
+
+        void answered(long workId, long handedOutNanos, long answeredNanos, long solveNanos);
     }
 
     /** Sync: draw the next minibatch and compute it at θ (version) with tolerances (ε, δ) of step k. */
@@ -244,6 +267,9 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
     private final Set<Integer> idle = new LinkedHashSet<>();
     private final int prefetch;
     private final Set<Integer> dead = new HashSet<>();
+    private final Trace trace;
+    /** Trace only: item id → {handed out, answered (0: not yet), solve nanos (−2: not yet)}. */
+    private final Map<Long, long[]> traced = new HashMap<>();
 
     private boolean issuing;
     private boolean stopped;
@@ -259,12 +285,19 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
     private long timeouts;
 
     public static Behavior<Command> create(RuntimeSpec runtime, MinibatchSampler minibatches, Start start) {
-        return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new Sampler(ctx, timers, runtime, minibatches, start)));
+        return create(runtime, minibatches, start, Trace.NONE);
+    }
+
+    /** A Sampler that reports every answered item to {@code trace} (in-process). */
+    public static Behavior<Command> create(RuntimeSpec runtime, MinibatchSampler minibatches, Start start, Trace trace) {
+        return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new Sampler(ctx, timers, runtime, minibatches, start,
+                trace)));
     }
 
     private Sampler(ActorContext<Command> context, TimerScheduler<Command> timers, RuntimeSpec runtime,
-                    MinibatchSampler minibatches, Start start) {
+                    MinibatchSampler minibatches, Start start, Trace trace) {
         super(context);
+        this.trace = trace;
         this.mode = runtime.mode();
         this.solverCount = runtime.solvers();
         this.workTimeout = runtime.workTimeout();
@@ -315,6 +348,9 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
         solvers.put(m.solverId(), m.solver());
         Set<Long> mine = pulled.computeIfAbsent(m.solverId(), s -> new HashSet<>());
         mine.remove(m.finished());
+        if (trace != Trace.NONE && m.finished() >= 0) {
+            traceAnswer(m.finished(), m.solveNanos());
+        }
         Item done = items.get(m.finished());
         if (done != null && done.assigned == m.solverId()) {
             done.computed = true;   // answered: no deadline while the Optimizer decides
@@ -362,6 +398,9 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
     }
 
     private Behavior<Command> onSettled(Settled m) {
+        if (trace != Trace.NONE) {
+            traceAnswer(m.workId(), -2);
+        }
         items.remove(m.workId());
         return this;
     }
@@ -400,6 +439,7 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
         ActorRef<Solver.Command> solver = item.assigned >= 0 && !dead.contains(item.assigned) ? solvers.get(item.assigned) : null;
         if (solver != null) {
             item.deadline = System.nanoTime() + 2 * workTimeout.toNanos();   // it may wait behind the solver's current item
+            traceHandOut(item.id);
             solver.tell(new Solver.Refine(item.task, item.replyTo));
         } else {
             item.assigned = -1;
@@ -543,8 +583,33 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
 
     private void abandon(Item item, String reason) {
         items.remove(item.id);
+        traced.remove(item.id);
         getContext().getLog().warn("sample {} abandoned after {} attempts: {}", item.task.sample(), item.task.attempt(), reason);
         item.replyTo.tell(new Optimizer.WorkAbandoned(item.id, item.task.sample(), item.task.step(), reason));
+    }
+
+    private void traceHandOut(long id) {
+        if (trace != Trace.NONE) {
+            traced.put(id, new long[]{System.nanoTime(), 0, -2});
+        }
+    }
+
+    /** The answer of item {@code id} (first arrival) and/or its solve time (−2: not known from this message). */
+    private void traceAnswer(long id, long solveNanos) {
+        long[] t = traced.get(id);
+        if (t == null) {
+            return;
+        }
+        if (t[1] == 0) {
+            t[1] = System.nanoTime();
+        }
+        if (solveNanos != -2) {
+            t[2] = solveNanos;
+        }
+        if (t[2] != -2) {
+            traced.remove(id);
+            trace.answered(id, t[0], t[1], t[2]);
+        }
     }
 
     private void enqueue(Item item, boolean priority) {
@@ -665,6 +730,7 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
         mine.add(item.id);
         // a prefetched item waits behind the solver's others
         item.deadline = System.nanoTime() + mine.size() * workTimeout.toNanos();
+        traceHandOut(item.id);
         ActorRef<Solver.Command> solver = solvers.get(s);
         if (item.validation) {
             solver.tell(item.validate);

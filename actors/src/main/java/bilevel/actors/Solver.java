@@ -240,15 +240,17 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
     }
 
     private Behavior<Command> onCompute(Compute m) {
-        m.replyTo().tell(compute(m.task()));
-        sampler.tell(new Sampler.RequestWork(reportId, getContext().getSelf(), m.task().workId()));
+        Optimizer.Computed c = compute(m.task());
+        m.replyTo().tell(c);
+        sampler.tell(new Sampler.RequestWork(reportId, getContext().getSelf(), m.task().workId(), c.numericsNanos()));
         return this;
     }
 
     private Behavior<Command> onRefine(Refine m) {
-        m.replyTo().tell(compute(m.task()));
+        Optimizer.Computed c = compute(m.task());
+        m.replyTo().tell(c);
         // reports the refinement as answered (it does not make the solver idle while it holds a pulled item)
-        sampler.tell(new Sampler.RequestWork(reportId, getContext().getSelf(), m.task().workId()));
+        sampler.tell(new Sampler.RequestWork(reportId, getContext().getSelf(), m.task().workId(), c.numericsNanos()));
         return this;
     }
 
@@ -261,7 +263,7 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
         long nanos = System.nanoTime() - t0;
         currentWork = -1;
         m.replyTo().tell(new Optimizer.Validated(m.workId(), m.round(), m.image(), r.psnr(), r.iterations(), nanos, reportId));
-        sampler.tell(new Sampler.RequestWork(reportId, getContext().getSelf(), m.workId()));
+        sampler.tell(new Sampler.RequestWork(reportId, getContext().getSelf(), m.workId(), nanos));
         return this;
     }
 

@@ -90,12 +90,15 @@ public final class ExperimentConfig {
         }
     }
 
-    /** Relative data folders in an experiment file are relative to that file's folder (not to the working directory). */
+    /**
+     * Relative data folders (and TLS key and trust stores) in an experiment file are relative to that file's
+     * folder (not to the working directory).
+     */
     private static Config resolveDataPaths(Config user, Path file) {
-        for (String key : List.of("data.train", "data.validation")) {
+        for (String key : List.of("data.train", "data.validation", "cluster.tls.key-store", "cluster.tls.trust-store")) {
             if (user.hasPath(key) && user.getValue(key).valueType() == ConfigValueType.STRING) {
                 String v = user.getString(key);
-                if (!v.equals("embedded") && !Path.of(v).isAbsolute()) {
+                if (!v.equals("embedded") && !v.isEmpty() && !Path.of(v).isAbsolute()) {
                     Path base = file.toAbsolutePath().getParent();
                     user = user.withValue(key, com.typesafe.config.ConfigValueFactory.fromAnyRef(
                             base.resolve(v).normalize().toString(), "resolved against " + base));

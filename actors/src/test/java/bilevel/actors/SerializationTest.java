@@ -60,6 +60,7 @@ class SerializationTest {
                 new Solver.Ping(),
                 new Solver.WarmStarts(List.of("a.bin", "b.bin"), List.of("sha256:1", "sha256:2")),
                 new Sampler.RequestWork(1, s.ref(), 41),
+                new Sampler.RequestWork(1, s.ref(), 41, 123_456_789L),
                 new Sampler.IssueBatch(5, theta, 9, 1e-3, 1e-3, opt),
                 new Sampler.UpdateTheta(5, theta, 9, 1e-3, 1e-3, opt),
                 new Sampler.IssueValidation(2, theta, 9, 1e-3, 4, opt),

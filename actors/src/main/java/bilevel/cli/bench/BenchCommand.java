@@ -14,6 +14,7 @@ import java.util.concurrent.Callable;
         subcommands = {
                 BenchKernelsCommand.class,
                 BenchThroughputCommand.class,
+                BenchClusterCommand.class,
         })
 public final class BenchCommand implements Callable<Integer> {
 

@@ -162,6 +162,14 @@ public final class BenchThroughputCommand implements Callable<Integer> {
 
     /** The experiment's problem with one crop per image and as many images as hypergradients. */
     private TrainingSpec spec(int m) {
+        return spec(config, set, m);
+    }
+
+    /**
+     * The overrides (over {@code set}) that make the benchmark workload of {@code m} hypergradients: the
+     * experiment's problem on embedded data, one crop per image, as many images and steps as hypergradients.
+     */
+    static Map<String, String> workload(Map<String, String> set, int m) {
         Map<String, String> o = new LinkedHashMap<>(set);
         o.put("data.train", "embedded");
         o.put("data.embedded.train-images", Integer.toString(m));
@@ -171,6 +179,12 @@ public final class BenchThroughputCommand implements Callable<Integer> {
         o.put("train.budget", "0");
         o.put("train.max-steps", Integer.toString(m));
         o.put("train.method", "adam");
+        return o;
+    }
+
+    /** The benchmark workload ({@link #workload}) of experiment {@code config} as a spec. */
+    static TrainingSpec spec(Path config, Map<String, String> set, int m) {
+        Map<String, String> o = workload(set, m);
         Config merged;
         try {
             merged = ExperimentConfig.load(config, o);
@@ -184,7 +198,7 @@ public final class BenchThroughputCommand implements Callable<Integer> {
         }
     }
 
-    private static TrainingData load(TrainingSpec s) {
+    static TrainingData load(TrainingSpec s) {
         try {
             return TrainingData.load(s.data(), s.seed(), s.dtype().equals("double") ? DataType.DOUBLE : DataType.FLOAT);
         } catch (TrainingException e) {
@@ -192,7 +206,7 @@ public final class BenchThroughputCommand implements Callable<Integer> {
         }
     }
 
-    private static void deleteTree(Path root) {
+    static void deleteTree(Path root) {
         try (Stream<Path> s = Files.walk(root)) {
             for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
                 Files.deleteIfExists(p);

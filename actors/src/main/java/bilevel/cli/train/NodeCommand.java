@@ -1,6 +1,7 @@
 package bilevel.cli.train;
 
 import bilevel.actors.ClusterNode;
+import bilevel.actors.ClusterTls;
 import bilevel.actors.RuntimeSpec;
 import bilevel.actors.TrainingRuntime;
 import bilevel.cli.UsageException;
@@ -32,8 +33,12 @@ import java.util.concurrent.Callable;
  * {@code bilevel node}: one node of a training cluster. Every node reads the same experiment
  * ({@code --config}, {@code --set}); the node with role {@code optimizer} that is oldest runs the
  * training (a Cluster Singleton) and writes the run folder {@code --out} like {@code bilevel train};
- * {@code solver} nodes compute hypergradients. Exit codes: 0 run finished / node left, 3 refused (other
- * data), 4 lost (downed, or the run failed).
+ * {@code solver} nodes compute hypergradients. Exit codes: 0 run finished / node left, 2 bad input (e.g. an
+ * unreadable TLS key store or a wrong password), 3 refused (other data), 4 lost (downed, or the run failed),
+ * 5 not a member within {@code --join-timeout} (no seed reachable, or the TLS handshake refused).
+ *
+ * <p>TLS ({@code --tls-keystore}, {@code --tls-truststore} or {@code bilevel.cluster.tls}): see
+ * {@link ClusterTls}; the stores and passwords are checked before the node starts.
  */
 @Command(name = "node",
         mixinStandardHelpOptions = true,
@@ -43,6 +48,10 @@ import java.util.concurrent.Callable;
                 "Example (two nodes on one machine):",
                 "  bilevel node --roles optimizer,solver --port 25520 --out runs/c1 &",
                 "  bilevel node --roles solver --port 25521 --seeds 127.0.0.1:25520",
+                "TLS (mutual authentication; passwords from the environment variable BILEVEL_TLS_PASSWORD):",
+                "  deploy/make-cluster-keys.sh keys && export BILEVEL_TLS_PASSWORD=$(cat keys/password)",
+                "  bilevel node ... --tls-keystore keys/cluster-keystore.p12 --tls-truststore keys/cluster-truststore.p12",
+                "Exit codes: 0 finished or left, 2 bad input, 3 refused (other data), 4 lost, 5 not joined in --join-timeout.",
         })
 public final class NodeCommand implements Callable<Integer> {
 
@@ -85,6 +94,24 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Overrides any key under bilevel (repeatable).")
     Map<String, String> set = new LinkedHashMap<>();
 
+    @Option(names = "--join-timeout", paramLabel = "DURATION", description = "Give up (exit code 5) when this node is not a member this long after its start, e.g. 30s or 2m; 0 = keep trying (default: bilevel.cluster.join-timeout, 0).")
+    String joinTimeout;
+
+    @Option(names = "--tls", description = "Artery over TLS with mutual authentication, stores from bilevel.cluster.tls.")
+    boolean tls;
+
+    @Option(names = "--tls-keystore", paramLabel = "FILE", description = "TLS key store (PKCS12/JKS) with this node's key pair; turns TLS on. Password: environment variable BILEVEL_TLS_PASSWORD.")
+    Path tlsKeyStore;
+
+    @Option(names = "--tls-truststore", paramLabel = "FILE", description = "TLS trust store with the certificates this node accepts; turns TLS on.")
+    Path tlsTrustStore;
+
+    @Option(names = "--exit-with", paramLabel = "PID", hidden = true, description = "Leave and stop when process PID exits (used by bench cluster for the nodes it starts).")
+    Long exitWith;
+
+    @Option(names = "--warm-up", paramLabel = "N", hidden = true, description = "Compute N hypergradients locally (untimed, discarded) before joining, so that the JIT has compiled the numerics (used by bench cluster).")
+    int warmUp;
+
     @Option(names = "--quiet", description = "Print only the summary.")
     boolean quiet;
 
@@ -100,6 +127,9 @@ public final class NodeCommand implements Callable<Integer> {
         if (port < 1 || port > 65535) {
             throw new UsageException("--port must be in 1..65535, got " + port);
         }
+        if (joinTimeout != null) {
+            overrides.put("cluster.join-timeout", joinTimeout);
+        }
         Config merged;
         TrainingSpec ts;
         RuntimeSpec rt;
@@ -112,6 +142,23 @@ public final class NodeCommand implements Callable<Integer> {
         }
         if (rt.mode() != RuntimeSpec.Mode.ASYNC) {
             throw new UsageException("a cluster trains in async mode: set runtime.mode = async");
+        }
+        java.time.Duration join;
+        ClusterTls tlsSettings;
+        try {
+            join = merged.getDuration("cluster.join-timeout");
+            if (join.isNegative()) {
+                throw new UsageException("--join-timeout must not be negative, got " + joinTimeout);
+            }
+            tlsSettings = ClusterTls.fromConfig(merged.getConfig("cluster.tls"), tlsKeyStore, tlsTrustStore, tls,
+                    System.getenv());
+            if (tlsSettings != null) {
+                tlsSettings.check();
+            }
+        } catch (com.typesafe.config.ConfigException e) {
+            throw new UsageException("bad cluster setting: " + e.getMessage().replaceAll("\\s*[\\r\\n]+\\s*", " "));
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
         }
         Set<String> roleSet = new LinkedHashSet<>(roles);
         List<String> seedList = seeds.isEmpty() ? List.of(host + ":" + port) : seeds;
@@ -133,13 +180,23 @@ public final class NodeCommand implements Callable<Integer> {
             }
             if (!quiet) {
                 err.println("node " + host + ":" + port + " roles " + roleSet + " seeds " + seedList + " data "
-                        + data.fingerprint());
+                        + data.fingerprint() + (tlsSettings != null ? " TLS " + tlsSettings.protocol() + " (mutual authentication)" : ""));
                 err.flush();
+            }
+            if (exitWith != null) {
+                // leave (CoordinatedShutdown on JVM exit) when the process that started this node is gone
+                ProcessHandle.of(exitWith).ifPresentOrElse(p -> p.onExit().thenRun(() -> System.exit(ClusterNode.EXIT_LOST)),
+                        () -> System.exit(ClusterNode.EXIT_LOST));
+            }
+            if (warmUp > 0) {
+                warmUp(overrides, rt, data);
             }
             ClusterNode.Outcome o;
             try {
                 o = ClusterNode.run(ts, rt, data, dir, settings, new TrainingRuntime.Options(quiet ? null : err,
-                        false, bilevel.actors.Solver.Faults.NONE, ConfigFactory.empty()));
+                        false, bilevel.actors.Solver.Faults.NONE,
+                        tlsSettings != null ? tlsSettings.akkaConfig() : ConfigFactory.empty()),
+                        new ClusterNode.Extras(join, bilevel.actors.Sampler.Trace.NONE));
             } catch (TrainingException | UncheckedIOException e) {
                 throw new UsageException(e.getMessage());
             }
@@ -153,6 +210,34 @@ public final class NodeCommand implements Callable<Integer> {
                 err.flush();
             }
             return o.exitCode();
+        }
+    }
+
+    /** {@code --warm-up N}: N cold hypergradients of this node's data on its solvers, in a throw-away local run. */
+    private void warmUp(Map<String, String> overrides, RuntimeSpec rt, TrainingData data) {
+        Map<String, String> o = new LinkedHashMap<>(overrides);
+        o.put("train.max-steps", Integer.toString(warmUp));
+        o.put("train.budget", "0");
+        Path tmp = null;
+        try {
+            TrainingSpec warm = ExperimentConfig.toSpec(ExperimentConfig.load(config, o));
+            tmp = java.nio.file.Files.createTempDirectory("bilevel-node-warm-up-");
+            TrainingRuntime.train(warm, rt.withMode(RuntimeSpec.Mode.ASYNC).withGroup(1).withRefine(0, 0.5, 0)
+                    .withCheckpointEvery(0).withValidation(false), data, tmp.resolve("run"), TrainingRuntime.Options.quiet());
+        } catch (ExperimentConfig.ConfigError | TrainingException e) {
+            throw new UsageException("--warm-up: " + e.getMessage());
+        } catch (java.io.IOException e) {
+            throw new UncheckedIOException(e);
+        } finally {
+            if (tmp != null) {
+                try (java.util.stream.Stream<Path> files = java.nio.file.Files.walk(tmp)) {
+                    for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                        java.nio.file.Files.deleteIfExists(p);
+                    }
+                } catch (java.io.IOException ignored) {
+                    // a temporary folder left behind
+                }
+            }
         }
     }
 }

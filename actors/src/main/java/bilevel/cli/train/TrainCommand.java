@@ -201,9 +201,10 @@ public final class TrainCommand implements Callable<Integer> {
 
     /** Writes the effective configuration of a run (what {@code bilevel resume} reads back). */
     static void writeConfig(Path dir, Config merged) {
-        // the root object renders without braces: wrap it under its key
+        // the root object renders without braces: wrap it under its key; TLS passwords are never written
         String text = "# effective configuration of this run (defaults + experiment + command line)\n"
-                + com.typesafe.config.ConfigFactory.empty().withValue("bilevel", merged.root()).root()
+                + com.typesafe.config.ConfigFactory.empty().withValue("bilevel",
+                        bilevel.actors.ClusterTls.redacted(merged).root()).root()
                 .render(com.typesafe.config.ConfigRenderOptions.defaults().setOriginComments(false).setJson(false));
         bilevel.numerics.util.AtomicFiles.write(dir.resolve("config.conf"), text.getBytes(java.nio.charset.StandardCharsets.UTF_8));
     }

@@ -1,0 +1,430 @@
+package bilevel.cli.bench;
+
+import bilevel.actors.ClusterNode;
+import bilevel.actors.RuntimeSpec;
+import bilevel.actors.TrainingRuntime;
+import bilevel.cli.UsageException;
+import bilevel.cli.VersionProvider;
+import bilevel.config.ExperimentConfig;
+import bilevel.numerics.bench.MachineInfo;
+import bilevel.numerics.train.TrainingData;
+import bilevel.numerics.train.TrainingException;
+import bilevel.numerics.train.TrainingSpec;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.lang.management.ManagementFactory;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@code bilevel bench cluster}: what distributing the solvers over cluster nodes costs on this machine.
+ *
+ * <p>Every run trains the workload of {@code bench throughput} (every hypergradient a cold solve of its own
+ * sample, async mode, groups of one, no validation) with the optimizer node in this JVM (role optimizer,
+ * no solvers) and solver nodes in separate JVMs that this command starts ({@code bilevel node --roles
+ * solver}, same class path, {@code -Dbilevel.threads=1}, {@code OMP_NUM_THREADS=1}) on 127.0.0.1 with
+ * free ports, each warmed up with 4 untimed hypergradients per solver before it joins ({@code --warm-up}):
+ * <ol>
+ *   <li>one solver node with 2 solvers;</li>
+ *   <li>two solver nodes with 1 solver each;</li>
+ *   <li>two solver nodes with 1 solver each and strict pulling ({@code runtime.prefetch = 1}).</li>
+ * </ol>
+ * (a) The throughput ratio = hypergradients per second of run 2 / run 1, in the steady state (the answers
+ * after the first quarter of the items, so that the JIT warm-up of fresh JVMs is left out). (b) The
+ * round-trip overhead per work item, from run 3: the optimizer side's time from handing an item out to
+ * the solver's answer ({@link bilevel.actors.Sampler.Trace}) minus the solver's own solve time, summed
+ * over the items and divided by the summed solve time. With strict pulling an item never waits behind
+ * another one at its solver, so the difference is messaging alone (serialization, TCP, dispatch, both
+ * ways); with prefetch 2 (runs 1 and 2) the same difference also holds the time an item waited in the
+ * solver's mailbox, so it is not an overhead there.
+ *
+ * <p>Child JVMs are stopped on every path: after the run they leave when the optimizer node asks them to;
+ * on failure or Ctrl-C they get SIGTERM (a shutdown hook), then SIGKILL; they also stop by themselves
+ * when this process is gone ({@code --exit-with}).
+ */
+@Command(name = "cluster",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description = {
+                "Throughput of 2 one-solver nodes versus 1 node with 2 solvers (separate JVMs started by this command, "
+                        + "the optimizer in this one), and the round-trip overhead per work item relative to its solve time.",
+                "Targets: ratio >= 0.9, overhead < 2 %. Every hypergradient is a cold solve of its own sample, as in bench throughput.",
+        })
+public final class BenchClusterCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--config", paramLabel = "FILE", description = "Experiment whose problem is timed (default: the embedded one).")
+    Path config;
+
+    @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Overrides a key under bilevel, e.g. --set regularizer.type=tv (repeatable).")
+    Map<String, String> set = new LinkedHashMap<>();
+
+    @Option(names = {"--hypergradients", "--samples"}, paramLabel = "M", defaultValue = "128",
+            description = "Hypergradients per run (default: ${DEFAULT-VALUE}).")
+    int hypergradients;
+
+    @Option(names = "--size", paramLabel = "N", description = "Crop size N x N (sets data.crop and data.embedded.size; default: the experiment's).")
+    Integer size;
+
+    @Option(names = "--json", description = "Print one JSON document instead of the table.")
+    boolean json;
+
+    @Option(names = "--timeout", paramLabel = "DURATION", defaultValue = "20m",
+            description = "Give up on a run after this long (hang guard; default: ${DEFAULT-VALUE}).")
+    String timeout;
+
+    @Option(names = "--node-java-option", paramLabel = "OPT", hidden = true,
+            description = "JVM option of the solver nodes (repeatable; default: this JVM's -Xmx and JavaCPP limits).")
+    List<String> nodeJavaOptions = new ArrayList<>();
+
+    /** One layout of solver nodes. */
+    record Layout(String name, int nodes, int solversPerNode, int prefetch) {
+    }
+
+    static final List<Layout> LAYOUTS = List.of(
+            new Layout("1 node x 2 solvers", 1, 2, 2),
+            new Layout("2 nodes x 1 solver", 2, 1, 2),
+            new Layout("2 nodes x 1 solver, prefetch 1", 2, 1, 1));
+
+    /**
+     * One timed run.
+     *
+     * @param hypergradientsPerSecond       applied hypergradients / wall time from the first item to the last update
+     * @param steadyHypergradientsPerSecond answers after the first quarter of the items / their time span
+     * @param outsideNumericsFraction       1 − solver numerics time / (solvers × wall time)
+     * @param tracedItems                   items whose answer the optimizer side saw
+     * @param meanRoundTripMilliseconds     hand-out to answer, as the optimizer side sees it (with prefetch 2 it
+     *                                      includes the wait behind the solver's previous item)
+     * @param roundTripOverheadFraction     Σ(round trip − solve) / Σ solve
+     */
+    public record Run(String layout, int nodes, int solversPerNode, int prefetch, long hypergradients, double seconds,
+                      double hypergradientsPerSecond, double steadyHypergradientsPerSecond, double numericsSeconds,
+                      double millisecondsPerHypergradient, double outsideNumericsFraction, int tracedItems,
+                      double meanSolveMilliseconds, double meanRoundTripMilliseconds, double meanOverheadMilliseconds,
+                      double medianOverheadMilliseconds, double roundTripOverheadFraction) {
+    }
+
+    /** The report (the JSON document). */
+    public record Report(String version, MachineInfo machine, double loadAverageBefore, double loadAverageAfter,
+                         String regularizer, String dtype, int crop, String operator, double epsilon,
+                         int hypergradientsPerRun, List<Run> runs, double throughputRatio, double wholeRunThroughputRatio,
+                         double targetThroughputRatio, double roundTripOverheadFraction,
+                         double meanRoundTripOverheadMilliseconds, double meanSolveMilliseconds,
+                         double targetRoundTripOverheadFraction) {
+    }
+
+    private final List<Process> children = new ArrayList<>();
+
+    @Override
+    public Integer call() throws IOException {
+        if (hypergradients < 4) {
+            throw new UsageException("--hypergradients must be at least 4, got " + hypergradients);
+        }
+        Duration limit;
+        try {
+            limit = com.typesafe.config.ConfigFactory.parseString("t = \"" + timeout.replace("\"", "") + "\"").getDuration("t");
+        } catch (com.typesafe.config.ConfigException e) {
+            throw new UsageException("--timeout must be a duration such as 20m or 90s, got '" + timeout + "'");
+        }
+        if (size != null) {
+            if (size < 4) {
+                throw new UsageException("--size must be at least 4, got " + size);
+            }
+            set.put("data.crop", Integer.toString(size));
+            set.put("data.embedded.size", Integer.toString(size));
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        TrainingSpec timed = BenchThroughputCommand.spec(config, set, hypergradients);
+        Map<String, String> nodeOverrides = BenchThroughputCommand.workload(set, hypergradients);
+        nodeOverrides.put("runtime.mode", "async");
+        RuntimeSpec base;
+        try {
+            base = ExperimentConfig.toRuntimeSpec(ExperimentConfig.load(config, set));
+        } catch (ExperimentConfig.ConfigError e) {
+            throw new UsageException(e.getMessage());
+        }
+        RuntimeSpec rt = base.withMode(RuntimeSpec.Mode.ASYNC).withGroup(1).withRefine(0, 0.5, 0).withCheckpointEvery(0)
+                .withValidation(false);
+        double loadBefore = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
+        Path scratch = Files.createTempDirectory("bilevel-bench-cluster-");
+        Path logs = Files.createDirectories(scratch.resolve("logs"));
+        Thread hook = new Thread(() -> {
+            // Ctrl-C / SIGTERM: stop the solver nodes and remove the scratch folder (best effort)
+            stopChildren();
+            BenchThroughputCommand.deleteTree(scratch);
+        }, "bench-cluster-children");
+        Runtime.getRuntime().addShutdownHook(hook);
+        List<Run> runs = new ArrayList<>();
+        boolean ok = false;
+        try (TrainingData data = BenchThroughputCommand.load(timed)) {
+            for (int i = 0; i < LAYOUTS.size(); i++) {
+                Layout layout = LAYOUTS.get(i);
+                err.printf(Locale.ROOT, "run %d/%d: %s (%d hypergradients, %s %s %dx%d)%n", i + 1, LAYOUTS.size(),
+                        layout.name(), hypergradients, timed.regularizer().type(), timed.dtype(), timed.data().crop(),
+                        timed.data().crop());
+                err.flush();
+                runs.add(run(layout, timed, rt, data, nodeOverrides, scratch, logs, limit));
+            }
+            ok = true;
+        } catch (TrainingException e) {
+            throw new UsageException(e.getMessage());
+        } finally {
+            stopChildren();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook runs anyway
+            }
+            if (ok) {
+                BenchThroughputCommand.deleteTree(scratch);
+            } else {
+                err.println("bench cluster: node logs kept in " + logs);
+                err.flush();
+            }
+        }
+        double loadAfter = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
+        Run one = runs.get(0);
+        Run two = runs.get(1);
+        Run strict = runs.get(2);
+        double ratio = Double.isFinite(two.steadyHypergradientsPerSecond()) && Double.isFinite(one.steadyHypergradientsPerSecond())
+                ? two.steadyHypergradientsPerSecond() / one.steadyHypergradientsPerSecond()
+                : two.hypergradientsPerSecond() / one.hypergradientsPerSecond();
+        Report report = new Report(VersionProvider.version(), MachineInfo.current(), loadBefore, loadAfter,
+                timed.regularizer().type(), timed.dtype(), timed.data().crop(), timed.problem().operator(),
+                bilevel.numerics.upper.Schedule.parse(timed.train().accuracy()).at(0), hypergradients, runs, ratio,
+                two.hypergradientsPerSecond() / one.hypergradientsPerSecond(), 0.9, strict.roundTripOverheadFraction(),
+                strict.meanOverheadMilliseconds(), strict.meanSolveMilliseconds(), 0.02);
+        if (json) {
+            out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(report));
+        } else {
+            print(out, report);
+        }
+        out.flush();
+        return 0;
+    }
+
+    private static void print(PrintWriter out, Report r) {
+        out.printf(Locale.ROOT, "%s (%s, %s %dx%d), %d cold hypergradients per run, %d cores, load %.1f -> %.1f%n",
+                r.regularizer(), r.dtype(), r.operator(), r.crop(), r.crop(), r.hypergradientsPerRun(), r.machine().cores(),
+                r.loadAverageBefore(), r.loadAverageAfter());
+        out.println("optimizer node in this JVM; solver nodes in separate JVMs (-Dbilevel.threads=1, OMP_NUM_THREADS=1)");
+        out.printf(Locale.ROOT, "%-32s %9s %12s %12s %13s %17s%n", "solver nodes", "seconds", "hypergrad/s",
+                "steady hg/s", "ms/hypergrad", "outside numerics");
+        for (Run run : r.runs()) {
+            out.printf(Locale.ROOT, "%-32s %9.2f %12.2f %12.2f %13.1f %16.2f%%%n", run.layout(), run.seconds(),
+                    run.hypergradientsPerSecond(), run.steadyHypergradientsPerSecond(), run.millisecondsPerHypergradient(),
+                    100 * run.outsideNumericsFraction());
+        }
+        out.printf(Locale.ROOT, "throughput ratio 2 nodes / 1 node: %.2f steady (%.2f whole run; target >= %.1f)%n",
+                r.throughputRatio(), r.wholeRunThroughputRatio(), r.targetThroughputRatio());
+        out.printf(Locale.ROOT, "round-trip overhead per work item (strict pulling): %.2f ms on a %.1f ms solve = %.2f %% "
+                        + "(target < %.0f %%)%n", r.meanRoundTripOverheadMilliseconds(), r.meanSolveMilliseconds(),
+                100 * r.roundTripOverheadFraction(), 100 * r.targetRoundTripOverheadFraction());
+    }
+
+    /** One timed run: the optimizer node here, {@code layout.nodes()} solver node JVMs. */
+    private Run run(Layout layout, TrainingSpec timed, RuntimeSpec rt, TrainingData data, Map<String, String> nodeOverrides,
+                    Path scratch, Path logs, Duration limit) throws IOException {
+        int port = freePort();
+        String seed = "127.0.0.1:" + port;
+        String tag = layout.nodes() + "x" + layout.solversPerNode() + "-p" + layout.prefetch();
+        List<Process> mine = new ArrayList<>();
+        List<Path> logFiles = new ArrayList<>();
+        for (int i = 0; i < layout.nodes(); i++) {
+            Path log = logs.resolve(tag + "-node-" + (i + 1) + ".log");
+            logFiles.add(log);
+            mine.add(startNode(freePort(), seed, layout, nodeOverrides, log));
+        }
+        ConcurrentLinkedQueue<long[]> trace = new ConcurrentLinkedQueue<>();
+        CompletableFuture<Void> stop = new CompletableFuture<>();
+        java.util.concurrent.atomic.AtomicReference<String> failure = new java.util.concurrent.atomic.AtomicReference<>();
+        long deadline = System.nanoTime() + limit.toNanos();
+        CompletableFuture<ClusterNode.Outcome> outcome = new CompletableFuture<>();
+        Thread watchdog = new Thread(() -> {
+            while (!outcome.isDone()) {
+                for (int i = 0; i < mine.size(); i++) {
+                    Process p = mine.get(i);
+                    if (!p.isAlive() && p.exitValue() != 0 && failure.compareAndSet(null, "solver node " + (i + 1)
+                            + " exited with code " + p.exitValue() + " before the run finished (" + logFiles.get(i) + ")")) {
+                        stop.complete(null);
+                    }
+                }
+                if (System.nanoTime() > deadline && failure.compareAndSet(null, "no result within " + timeout + " (--timeout)")) {
+                    stop.complete(null);
+                }
+                try {
+                    Thread.sleep(200);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }, "bench-cluster-watchdog");
+        watchdog.setDaemon(true);
+        watchdog.start();
+        ClusterNode.Outcome o;
+        try {
+            ClusterNode.Settings settings = new ClusterNode.Settings(Set.of(ClusterNode.ROLE_OPTIMIZER), "127.0.0.1", port,
+                    null, List.of(seed), layout.nodes() * layout.solversPerNode(), 1 + layout.nodes(), null);
+            o = ClusterNode.run(timed, rt.withPrefetch(layout.prefetch()), data, scratch.resolve(tag), settings,
+                    TrainingRuntime.Options.quiet(), new ClusterNode.Extras(Duration.ZERO,
+                            (id, handedOut, answered, solve) -> trace.add(new long[]{handedOut, answered, solve}), stop));
+        } finally {
+            outcome.complete(null);
+        }
+        for (int i = 0; i < mine.size(); i++) {
+            Process p = mine.get(i);
+            try {
+                if (!p.waitFor(60, TimeUnit.SECONDS)) {
+                    p.destroy();
+                    if (!p.waitFor(10, TimeUnit.SECONDS)) {
+                        p.destroyForcibly();
+                    }
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                p.destroyForcibly();
+            }
+        }
+        if (o.result() == null) {
+            throw new UsageException("bench cluster: the run with " + layout.name() + " failed: "
+                    + (failure.get() != null ? failure.get() : o.message()));
+        }
+        TrainingRuntime.Result r = o.result();
+        int solvers = layout.nodes() * layout.solversPerNode();
+        double wall = r.trainingSeconds();
+        List<long[]> items = new ArrayList<>(trace);
+        long[] answered = items.stream().mapToLong(x -> x[1]).sorted().toArray();
+        double sumSolve = 0;
+        double sumTrip = 0;
+        List<Double> overheads = new ArrayList<>();
+        for (long[] x : items) {
+            if (x[2] >= 0) {
+                sumSolve += x[2];
+                sumTrip += x[1] - x[0];
+                overheads.add((x[1] - x[0] - x[2]) / 1e6);
+            }
+        }
+        int n = overheads.size();
+        double[] sorted = overheads.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+        double median = n == 0 ? Double.NaN : n % 2 == 1 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+        return new Run(layout.name(), layout.nodes(), layout.solversPerNode(), layout.prefetch(), r.steps(), wall,
+                r.steps() / wall, steadyRate(answered), r.numericsSeconds(), 1e3 * r.secondsPerHypergradient(),
+                Math.max(0, 1 - r.numericsSeconds() / (solvers * wall)), items.size(),
+                n == 0 ? Double.NaN : sumSolve / n / 1e6, n == 0 ? Double.NaN : sumTrip / n / 1e6,
+                n == 0 ? Double.NaN : (sumTrip - sumSolve) / n / 1e6, median,
+                sumSolve > 0 ? (sumTrip - sumSolve) / sumSolve : Double.NaN);
+    }
+
+    /**
+     * Answers per second after the first quarter: (n − 1 − k) answers over the span from answer k to answer
+     * n − 1 (k = ⌊n/4⌋, answer times sorted); NaN with fewer than 3 answers.
+     */
+    public static double steadyRate(long[] answeredSorted) {
+        int n = answeredSorted.length;
+        int k = n / 4;
+        if (n - k < 2 || n < 3) {
+            return Double.NaN;
+        }
+        double span = (answeredSorted[n - 1] - answeredSorted[k]) / 1e9;
+        return span > 0 ? (n - 1 - k) / span : Double.NaN;
+    }
+
+    private Process startNode(int port, String seed, Layout layout, Map<String, String> overrides, Path log) throws IOException {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.addAll(nodeJavaOptions.isEmpty() ? inheritedJavaOptions() : nodeJavaOptions);
+        cmd.add("-Dbilevel.threads=1");
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), "bilevel.cli.Main", "node",
+                "--roles", ClusterNode.ROLE_SOLVER, "--host", "127.0.0.1", "--port", Integer.toString(port),
+                "--seeds", seed, "--min-nodes", Integer.toString(1 + layout.nodes()),
+                "--solvers", Integer.toString(layout.solversPerNode()), "--join-timeout", "120s",
+                "--warm-up", Integer.toString(4 * layout.solversPerNode()),
+                "--exit-with", Long.toString(ProcessHandle.current().pid()), "--quiet"));
+        if (config != null) {
+            cmd.addAll(List.of("--config", config.toAbsolutePath().toString()));
+        }
+        for (Map.Entry<String, String> e : overrides.entrySet()) {
+            cmd.addAll(List.of("--set", e.getKey() + "=" + e.getValue()));
+        }
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+        pb.environment().put("OMP_NUM_THREADS", "1");
+        synchronized (children) {
+            Process p = pb.start();
+            children.add(p);
+            return p;
+        }
+    }
+
+    /** This JVM's heap limit and JavaCPP limits, for the solver nodes (their own defaults otherwise). */
+    private static List<String> inheritedJavaOptions() {
+        List<String> opts = new ArrayList<>();
+        for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+            if (a.startsWith("-Xmx") || a.startsWith("-Dorg.bytedeco.javacpp.") || a.startsWith("-Djava.awt.headless")) {
+                opts.add(a);
+            }
+        }
+        return opts;
+    }
+
+    /** SIGTERM to every child still running (they leave gracefully), then SIGKILL to any left after 10 s. */
+    private void stopChildren() {
+        List<Process> alive;
+        synchronized (children) {
+            alive = children.stream().filter(Process::isAlive).toList();
+        }
+        alive.forEach(Process::destroy);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        for (Process p : alive) {
+            try {
+                p.waitFor(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            if (p.isAlive()) {
+                p.destroyForcibly();
+            }
+        }
+    }
+
+    private static final Random PORTS = new Random();
+
+    /**
+     * A port free now, below Linux's ephemeral range (32768–60999): a port from {@code new ServerSocket(0)}
+     * is often taken again by an outgoing connection before the node binds it.
+     */
+    static synchronized int freePort() throws IOException {
+        for (int attempt = 0; attempt < 200; attempt++) {
+            int port = 20000 + PORTS.nextInt(12000);
+            try (ServerSocket s = new ServerSocket(port, 1, InetAddress.getLoopbackAddress())) {
+                return s.getLocalPort();
+            } catch (IOException taken) {
+                // try another
+            }
+        }
+        throw new IOException("no free port in 20000..31999");
+    }
+}
