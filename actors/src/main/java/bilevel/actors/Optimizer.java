@@ -39,12 +39,22 @@ import java.util.function.BiPredicate;
  *
  * <p>In both modes non-finite hypergradients are rejected (counted, logged, issued again), and each work
  * item is used at most once (deduplicated by id).
+ *
+ * <p><b>Replicated state (cluster).</b> Created with a {@link StateReplicator} (async mode), the Optimizer
+ * makes every update durable before it counts: θ_{v+1} = stepper(θ_v, group) is computed at once, but it
+ * stays <em>pending</em> — not in {@code steps}, not in the metrics, not handed to the Sampler, its items
+ * not settled — until the state after it (with a fresh Sampler snapshot) has been written with
+ * WriteMajority and acknowledged ({@link Replicated} without error). A failed write (timeout) is retried
+ * with the same content; the update is never dropped. One update is pending at a time: hypergradients
+ * arriving meanwhile are grouped and applied, against the acknowledged version, after the
+ * acknowledgement. The state at the start is replicated the same way before any work is issued. Without
+ * a replicator (one JVM) an update is accepted at once, as before.
  */
 public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
 
     /** Messages the Optimizer understands. */
     public sealed interface Command extends CborSerializable permits Computed, Validated, WorkAbandoned, SamplerState,
-            WarmStartsSaved, CheckpointWritten, Finished, Shutdown, CheckpointTimeout, NoSolvers {
+            WarmStartsSaved, CheckpointWritten, Finished, Shutdown, CheckpointTimeout, NoSolvers, Replicated {
     }
 
     /** A hypergradient of one sample (from a solver). */
@@ -156,6 +166,13 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
     }
 
     /**
+     * The state after pending update {@code sequence} was written with WriteMajority ({@code error} null)
+     * or not ({@code error}: why, e.g. a timeout; the write is retried).
+     */
+    public record Replicated(long sequence, String error) implements Command {
+    }
+
+    /**
      * How the Optimizer starts (a plain Java object handed over at creation, never sent).
      *
      * @param spec            the run
@@ -193,6 +210,7 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
     private final ActorRef<Sampler.Command> sampler;
     private final ActorRef<Monitor.Command> monitor;
     private final List<ActorRef<Solver.Command>> solvers;
+    private final ActorRef<StateReplicator.Command> replicator;
     private final boolean sync;
 
     private UpperLevelStepper.State state;
@@ -232,8 +250,31 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
     private UpperLevelStepper.State checkpointState;
     private long checkpointSteps;
     private final Map<Integer, WarmStartsSaved> checkpointWarmStarts = new LinkedHashMap<>();
+    private final List<Integer> checkpointOwed = new ArrayList<>();
     private Runnable afterCheckpoint;
     private boolean lastCheckpointOk;
+
+    // accepting updates (replicated before they count)
+    /** An update computed but not yet accepted (its replication is under way), or null. */
+    private Pending pending;
+    private long acceptSeq;
+
+    /**
+     * An update waiting for its replication.
+     *
+     * @param sequence number of the update in this Optimizer's life
+     * @param state    θ, optimizer state and version after it
+     * @param steps    accepted updates after it
+     * @param members  the hypergradients in it (settled when it is accepted)
+     * @param then     what follows its acceptance
+     * @param content  what is written (null until the Sampler's snapshot has arrived)
+     */
+    private record Pending(long sequence, UpperLevelStepper.State state, long steps, List<Computed> members,
+                           Runnable then, Checkpoint content) {
+        Pending withContent(Checkpoint c) {
+            return new Pending(sequence, state, steps, members, then, c);
+        }
+    }
 
     // ending
     private boolean finishing;
@@ -251,12 +292,27 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
 
     public static Behavior<Command> create(Setup setup, ActorRef<Sampler.Command> sampler,
                                            ActorRef<Monitor.Command> monitor, List<ActorRef<Solver.Command>> solvers) {
-        return Behaviors.setup(ctx -> new Optimizer(ctx, setup, sampler, monitor, solvers));
+        return create(setup, sampler, monitor, solvers, null);
+    }
+
+    /**
+     * An Optimizer whose updates count only once {@code replicator} has written them with WriteMajority
+     * (async mode; null: accepted at once).
+     */
+    public static Behavior<Command> create(Setup setup, ActorRef<Sampler.Command> sampler,
+                                           ActorRef<Monitor.Command> monitor, List<ActorRef<Solver.Command>> solvers,
+                                           ActorRef<StateReplicator.Command> replicator) {
+        if (replicator != null && setup.runtime().mode() == RuntimeSpec.Mode.SYNC) {
+            throw new IllegalArgumentException("replicated optimizer state is implemented for async mode");
+        }
+        return Behaviors.setup(ctx -> new Optimizer(ctx, setup, sampler, monitor, solvers, replicator));
     }
 
     private Optimizer(ActorContext<Command> context, Setup setup, ActorRef<Sampler.Command> sampler,
-                      ActorRef<Monitor.Command> monitor, List<ActorRef<Solver.Command>> solvers) {
+                      ActorRef<Monitor.Command> monitor, List<ActorRef<Solver.Command>> solvers,
+                      ActorRef<StateReplicator.Command> replicator) {
         super(context);
+        this.replicator = replicator;
         this.setup = setup;
         this.runtime = setup.runtime();
         this.stepper = setup.stepper();
@@ -279,11 +335,19 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
         }
         monitor.tell(new Monitor.Started(steps, computations, secondsBefore, setup.resumed(), runtime.solvers(),
                 runtime.mode().toString()));
-        if (!setup.resumed() && runtime.validation()) {
-            // as the reference trainer: validate θ0 first (this also warms the validation caches)
-            validate(this::beginTraining);
+        Runnable start = () -> {
+            if (!setup.resumed() && runtime.validation()) {
+                // as the reference trainer: validate θ0 first (this also warms the validation caches)
+                validate(this::beginTraining);
+            } else {
+                beginTraining();
+            }
+        };
+        if (replicator != null) {
+            // the starting state is replicated first: from now on a successor finds this run's state
+            accept(state, steps, List.of(), start);
         } else {
-            beginTraining();
+            start.run();
         }
     }
 
@@ -300,6 +364,7 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
                 .onMessage(Finished.class, this::onFinished)
                 .onMessage(Shutdown.class, this::onShutdown)
                 .onMessage(NoSolvers.class, this::onNoSolvers)
+                .onMessage(Replicated.class, this::onReplicated)
                 .build();
     }
 
@@ -466,21 +531,24 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
         }
         received.set((int) id);
         group.add(m);
-        if (group.size() >= runtime.group()) {
+        if (group.size() >= runtime.group() && pending == null) {
             applyGroup();
         }
     }
 
     /** Async: the group's mean (arrival order), weighted by the mean staleness weight of its members. */
     private void applyGroup() {
-        int n = group.size();
+        // one group per update (more may have arrived while the previous update was being replicated)
+        int n = Math.min(group.size(), runtime.group());
+        List<Computed> members = new ArrayList<>(group.subList(0, n));
+        group.subList(0, n).clear();
         double[] z = new double[state.theta().length];
         long[] staleness = new long[n];
         double loss = 0, bound = 0, eps = 0, del = 0, meanStaleness = 0;
         boolean certified = true;
         int lowerCaps = 0, cgCaps = 0;
         for (int i = 0; i < n; i++) {
-            Computed r = group.get(i);
+            Computed r = members.get(i);
             staleness[i] = state.version() - r.version();
             loss += r.upperLoss() / n;
             bound += r.errorBound() / n;
@@ -495,28 +563,30 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
         double weight = stepper.groupWeight(staleness);
         long k = state.k();
         double alpha = stepper.stepSize(state);
-        List<Computed> members = new ArrayList<>(group);
-        group.clear();
         if (weight == 0) {   // every member went stale while the group filled
             for (Computed r : members) {
                 received.clear((int) r.workId());
                 count("stale");
                 sampler.tell(new Sampler.Reissue(r.workId(), false, "too stale"));
             }
+            if (group.size() >= runtime.group()) {
+                applyGroup();
+            }
             return;
         }
         UpperLevelStepper.Outcome o = stepper.applyWeighted(state, z, Math.round(meanStaleness), weight);
-        state = o.state();
-        for (Computed r : members) {
-            appliedPerSample[r.sample()]++;
-            applied.set((int) r.workId());
-            sampler.tell(new Sampler.Settled(r.workId()));
-        }
-        steps++;
-        stalenessSum += meanStaleness;
-        stalenessCount++;
         StepMetrics line = new StepMetrics(k, computations, 0, loss, eps, del, alpha, UpperLevelStepper.norm(z), bound,
                 certified, true, null, lowerCaps, cgCaps, meanStaleness, weight);
+        double mean = meanStaleness;
+        accept(o.state(), steps + 1, members, () -> {
+            stalenessSum += mean;
+            stalenessCount++;
+            afterAsyncStep(line);
+        });
+    }
+
+    /** Async: an update has been accepted (and, in a cluster, replicated). */
+    private void afterAsyncStep(StepMetrics line) {
         boolean last = done();
         if (last || stopRequested) {
             trainingEndNanos = System.nanoTime();
@@ -545,6 +615,78 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
         }
         if (runtime.checkpointEvery() > 0 && steps % runtime.checkpointEvery() == 0 && !checkpointing) {
             checkpoint(() -> { });
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------ accepting
+
+    /**
+     * Makes {@code next} (after which {@code nextSteps} updates are accepted, made of {@code members}) the
+     * state: at once without a replicator; otherwise once its replication is acknowledged. Then runs
+     * {@code then}.
+     */
+    private void accept(UpperLevelStepper.State next, long nextSteps, List<Computed> members, Runnable then) {
+        Pending p = new Pending(++acceptSeq, next, nextSteps, List.copyOf(members), then, null);
+        if (replicator == null) {
+            commit(p);
+            return;
+        }
+        pending = p;
+        // the sampler's position and unsettled items as of now (this update's items are not settled yet)
+        sampler.tell(new Sampler.Snapshot(-p.sequence(), getContext().getSelf()));
+    }
+
+    /** The Sampler's snapshot for the pending update: write the state after it. */
+    private void onReplicationSnapshot(SamplerState m) {
+        if (pending == null || -m.checkpoint() != pending.sequence() || pending.content() != null) {
+            return;
+        }
+        lastSamplerState = m;
+        java.util.Set<Long> inUpdate = new java.util.HashSet<>();
+        for (Computed r : pending.members()) {
+            inUpdate.add(r.workId());
+        }
+        List<Integer> owed = new ArrayList<>();
+        long[] ids = m.pendingWorkIds();
+        int[] samples = m.pendingSamples();
+        for (int i = 0; i < ids.length; i++) {
+            if (ids[i] < 0 || !applied.get((int) ids[i]) && !inUpdate.contains(ids[i])) {
+                owed.add(samples[i]);
+            }
+        }
+        pending = pending.withContent(checkpointOf(checkpointSeq, pending.state(), pending.steps(), m, owed, List.of()));
+        replicator.tell(new StateReplicator.Write(pending.sequence(), pending.content(), getContext().getSelf()));
+    }
+
+    private Behavior<Command> onReplicated(Replicated m) {
+        if (pending == null || m.sequence() != pending.sequence() || pending.content() == null) {
+            return this;
+        }
+        if (m.error() != null) {
+            // not acknowledged by a majority (yet): the update stays pending and is written again
+            count("replicationRetries");
+            getContext().getLog().warn("update {} (step {}) not acknowledged by a majority: {}; writing it again",
+                    pending.sequence(), pending.steps(), m.error());
+            replicator.tell(new StateReplicator.Write(pending.sequence(), pending.content(), getContext().getSelf()));
+            return this;
+        }
+        commit(pending);
+        return this;
+    }
+
+    /** The update counts from now on: θ, steps, settled items; then what follows it. */
+    private void commit(Pending p) {
+        pending = null;
+        state = p.state();
+        steps = p.steps();
+        for (Computed r : p.members()) {
+            appliedPerSample[r.sample()]++;
+            applied.set((int) r.workId());
+            sampler.tell(new Sampler.Settled(r.workId()));
+        }
+        p.then().run();
+        if (pending == null && !finishing && !sync && group.size() >= runtime.group()) {
+            applyGroup();   // hypergradients that arrived while the update was being replicated
         }
     }
 
@@ -637,14 +779,27 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
     }
 
     private Behavior<Command> onSamplerState(SamplerState m) {
+        if (m.checkpoint() < 0) {
+            onReplicationSnapshot(m);
+            return this;
+        }
         if (!checkpointing || m.checkpoint() != checkpointSeq) {
             return this;
         }
-        // θ as of the sampler's snapshot: every unsettled item not yet in θ stays pending
+        // θ as of the sampler's snapshot: every unsettled item not yet in θ stays pending (decided now: items
+        // applied while the solvers write their warm starts are in θ of a later state, not of this one)
         checkpointSampler = m;
         lastSamplerState = m;
         checkpointState = state;
         checkpointSteps = steps;
+        checkpointOwed.clear();
+        long[] ids = m.pendingWorkIds();
+        int[] samples = m.pendingSamples();
+        for (int i = 0; i < ids.length; i++) {
+            if (ids[i] < 0 || !applied.get((int) ids[i])) {
+                checkpointOwed.add(samples[i]);
+            }
+        }
         maybeWriteCheckpoint();
         return this;
     }
@@ -665,33 +820,31 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
         if (checkpointSampler == null || checkpointWarmStarts.size() < solvers.size()) {
             return;
         }
-        SamplerState s = checkpointSampler;
-        List<Integer> pending = new ArrayList<>();
-        long[] ids = s.pendingWorkIds();
-        int[] samples = s.pendingSamples();
-        for (int i = 0; i < ids.length; i++) {
-            if (ids[i] < 0 || !applied.get((int) ids[i])) {
-                pending.add(samples[i]);
-            }
-        }
         List<Checkpoint.WarmStartFile> files = new ArrayList<>();
         for (WarmStartsSaved w : checkpointWarmStarts.values()) {
             if (w.error() == null) {
                 files.add(new Checkpoint.WarmStartFile(Path.of(w.file()).getFileName().toString(), w.digest()));
             }
         }
-        Object[] opt = Checkpoint.optimizerFields(checkpointState.optimizer());
+        Checkpoint checkpoint = checkpointOf(checkpointSeq, checkpointState, checkpointSteps, checkpointSampler,
+                checkpointOwed, files);
+        monitor.tell(new Monitor.WriteCheckpoint(checkpoint, getContext().getSelf()));
+    }
+
+    /** The checkpoint record of {@code st} after {@code atSteps} updates, with the sampler's part {@code s}. */
+    private Checkpoint checkpointOf(long sequence, UpperLevelStepper.State st, long atSteps, SamplerState s,
+                                    List<Integer> owed, List<Checkpoint.WarmStartFile> files) {
+        Object[] opt = Checkpoint.optimizerFields(st.optimizer());
         Map<String, Long> c = new LinkedHashMap<>(counters);
         c.put("reissued", s.reissued());
         c.put("solverFailures", s.solverFailures());
         c.put("timeouts", s.timeouts());
-        Checkpoint checkpoint = new Checkpoint(Checkpoint.FORMAT, Checkpoint.FORMAT_VERSION, checkpointSeq,
-                runtime.mode().toString(), runtime.solvers(), setup.dataFingerprint(), checkpointSteps,
-                checkpointState.version(), checkpointState.theta(), (String) opt[0], (long) opt[1], (double[]) opt[2],
+        return new Checkpoint(Checkpoint.FORMAT, Checkpoint.FORMAT_VERSION, sequence,
+                runtime.mode().toString(), runtime.solvers(), setup.dataFingerprint(), atSteps,
+                st.version(), st.theta(), (String) opt[0], (long) opt[1], (double[]) opt[2],
                 (double[]) opt[3], s.epoch(), s.index(), s.seed(), s.consumed(), s.nextWorkId(),
-                pending.stream().mapToInt(Integer::intValue).toArray(), computations, hypergradients, seconds(),
+                owed.stream().mapToInt(Integer::intValue).toArray(), computations, hypergradients, seconds(),
                 Double.isNaN(lastPsnr) ? null : lastPsnr, files, c);
-        monitor.tell(new Monitor.WriteCheckpoint(checkpoint, getContext().getSelf()));
     }
 
     private Behavior<Command> onCheckpointWritten(CheckpointWritten m) {
@@ -733,11 +886,13 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
             return this;
         }
         stopRequested = true;
-        if (!sync) {
+        if (!sync && pending == null) {
             sampler.tell(new Sampler.StopIssuing());
             finishing = true;
             checkpoint(this::end);
         }
+        // async with an update being replicated: once it is accepted, afterAsyncStep (or beginTraining) sees
+        // stopRequested and stops
         // sync: the current step completes first (afterSyncStep sees stopRequested); between steps
         // (validation or checkpoint under way) the pending continuation does the same
         return this;

@@ -20,8 +20,12 @@ import java.util.concurrent.CompletableFuture;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The Optimizer's async protocol with probes: refinement, deduplication, rejections, staleness weights. */
+/**
+ * The Optimizer's async protocol with probes: refinement, deduplication, rejections, staleness weights, and
+ * (with a probe standing in for the {@link StateReplicator}) updates that count only once replicated.
+ */
 class OptimizerTest {
     private static ActorTestKit kit;
 
@@ -127,5 +131,92 @@ class OptimizerTest {
         assertEquals(3, stale.workId());
         assertEquals(false, stale.failure());
         p.monitor().expectNoMessage(Duration.ofMillis(100));
+    }
+
+    private static Optimizer.SamplerState snapshot(long number, long[] ids, int[] samples) {
+        return new Optimizer.SamplerState(number, 0, 3, 5, 0, 7, ids, samples, 0, 0, 0);
+    }
+
+    /**
+     * With a replicator, θ_{v+1} is computed at once but counts (metrics line, θ handed to the Sampler, items
+     * settled, the accepted count in the written state) only after the write of the state after it has been
+     * acknowledged; a timed-out write is written again with the same content; a hypergradient arriving
+     * meanwhile is applied after the acknowledgement, against the acknowledged version.
+     */
+    @Test
+    void anUpdateCountsOnlyAfterItsReplicationIsAcknowledgedAndATimedOutWriteIsRetried() {
+        TrainingSpec spec = Fixtures.spec("isgd", 1, 0, 100);
+        RuntimeSpec rt = Fixtures.runtime(RuntimeSpec.Mode.ASYNC, 2).withGroup(1).withRefine(0.5, 0.25, 1)
+                .withValidation(false);
+        UpperLevelStepper stepper = new UpperLevelStepper(new Sgd(STEP, t -> t),
+                new UpperLevelStepper.Staleness(UpperLevelStepper.Policy.WEIGHT, 8));
+        Optimizer.Setup setup = new Optimizer.Setup(spec, rt, stepper, (s, c) -> false, stepper.init(new double[]{1, 1}),
+                0, 0, 0, 0, Double.NaN, 0, false, 0, 12, new CheckpointStore(dir), "sha256:x", Map.of(),
+                new CompletableFuture<>());
+        TestProbe<Sampler.Command> sampler = kit.createTestProbe(Sampler.Command.class);
+        TestProbe<Monitor.Command> monitor = kit.createTestProbe(Monitor.Command.class);
+        TestProbe<StateReplicator.Command> replicator = kit.createTestProbe(StateReplicator.Command.class);
+        ActorRef<Optimizer.Command> optimizer = kit.spawn(Optimizer.create(setup, sampler.ref(), monitor.ref(), List.of(),
+                replicator.ref()));
+        monitor.expectMessageClass(Monitor.Started.class);
+
+        // the starting state is written before any work is issued
+        Sampler.Snapshot s0 = sampler.expectMessageClass(Sampler.Snapshot.class);
+        assertTrue(s0.checkpoint() < 0, "a replication snapshot, not a checkpoint's");
+        optimizer.tell(snapshot(s0.checkpoint(), new long[0], new int[0]));
+        StateReplicator.Write w0 = replicator.expectMessageClass(StateReplicator.Write.class);
+        assertEquals(0, w0.state().steps());
+        assertEquals(0, w0.state().version());
+        sampler.expectNoMessage(Duration.ofMillis(100));
+        optimizer.tell(new Optimizer.Replicated(w0.sequence(), null));
+        assertEquals(0, sampler.expectMessageClass(Sampler.UpdateTheta.class).version());
+
+        // item 0 arrives: θ1 is computed and written, but nothing of it counts yet
+        double[] z = {0.2, -0.4};
+        optimizer.tell(result(0, 0, 0, z, 0.0));
+        Sampler.Snapshot s1 = sampler.expectMessageClass(Sampler.Snapshot.class);
+        optimizer.tell(snapshot(s1.checkpoint(), new long[]{0, 1, -1}, new int[]{0, 1, 9}));
+        StateReplicator.Write w1 = replicator.expectMessageClass(StateReplicator.Write.class);
+        double[] theta1 = {1 - 0.5 * 0.2, 1 + 0.5 * 0.4};
+        assertEquals(1, w1.state().steps());
+        assertEquals(1, w1.state().version());
+        assertArrayEquals(theta1, w1.state().theta(), 1e-15);
+        // item 0 is in θ1; item 1 (issued, unanswered) and sample 9 (drawn, not issued) are owed
+        assertArrayEquals(new int[]{1, 9}, w1.state().pendingSamples());
+        sampler.expectNoMessage(Duration.ofMillis(100));
+        monitor.expectNoMessage(Duration.ZERO);
+
+        // the write times out: the same state is written again, the update stays pending
+        optimizer.tell(new Optimizer.Replicated(w1.sequence(), "UpdateTimeout (3000 ms)"));
+        StateReplicator.Write again = replicator.expectMessageClass(StateReplicator.Write.class);
+        assertEquals(w1, again);
+        // item 1 arrives meanwhile (computed at version 0): it waits for the acknowledgement
+        optimizer.tell(result(1, 0, 0, new double[]{1, 0}, 0.0));
+        sampler.expectNoMessage(Duration.ofMillis(100));
+        monitor.expectNoMessage(Duration.ZERO);
+        replicator.expectNoMessage(Duration.ZERO);
+
+        // acknowledged: now it counts — items settled, θ1 handed out, its metrics line — then item 1 follows
+        optimizer.tell(new Optimizer.Replicated(w1.sequence(), null));
+        assertEquals(new Sampler.Settled(0), sampler.expectMessageClass(Sampler.Settled.class));
+        Sampler.UpdateTheta u1 = sampler.expectMessageClass(Sampler.UpdateTheta.class);
+        assertEquals(1, u1.version());
+        assertArrayEquals(theta1, u1.theta(), 0.0);
+        assertEquals(0, monitor.expectMessageClass(Monitor.Step.class).metrics().step());
+        Sampler.Snapshot s2 = sampler.expectMessageClass(Sampler.Snapshot.class);
+        optimizer.tell(snapshot(s2.checkpoint(), new long[]{1}, new int[]{1}));
+        StateReplicator.Write w2 = replicator.expectMessageClass(StateReplicator.Write.class);
+        assertEquals(2, w2.state().steps());
+        // staleness 1 − 0 = 1 against the acknowledged version 1: weight 1/2
+        assertArrayEquals(new double[]{theta1[0] - 0.5 * 0.5 * 1, theta1[1]}, w2.state().theta(), 1e-15);
+        assertArrayEquals(new int[0], w2.state().pendingSamples());
+        sampler.expectNoMessage(Duration.ofMillis(100));
+        monitor.expectNoMessage(Duration.ZERO);
+        optimizer.tell(new Optimizer.Replicated(w2.sequence(), null));
+        assertEquals(new Sampler.Settled(1), sampler.expectMessageClass(Sampler.Settled.class));
+        assertEquals(2, sampler.expectMessageClass(Sampler.UpdateTheta.class).version());
+        Monitor.Step step = monitor.expectMessageClass(Monitor.Step.class);
+        assertEquals(1, step.metrics().step());
+        assertEquals(1.0, step.metrics().staleness());
     }
 }
