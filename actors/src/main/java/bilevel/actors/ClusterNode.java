@@ -289,9 +289,9 @@ public final class ClusterNode {
                     error = String.valueOf(e.getCause() != null ? e.getCause().getMessage() : e.getMessage());
                 }
             }
-            if (result.isDone() && (r == null || !r.interrupted())) {
+            if (result.isDone() && !(r != null && r.interrupted() && otherOptimizer(Cluster.get(system)))) {
                 // the run is over: every member leaves (the others stop when they are removed). Not after a
-                // SIGTERM of this node (interrupted): the singleton moves to another optimizer-role node
+                // SIGTERM of this node while another optimizer-role node is up: the singleton moves there
                 Cluster cluster = Cluster.get(system);
                 for (Member m : cluster.state().getMembers()) {
                     if (!m.address().equals(cluster.selfMember().address()) && m.status() != MemberStatus.down()) {
@@ -331,6 +331,18 @@ public final class ClusterNode {
             return new Outcome(EXIT_LOST, null, computed.get(), "node " + here + " stopped: "
                     + reason.map(Object::toString).orElse("unknown reason"));
         }
+    }
+
+    /** Whether another member with the optimizer role is up (it takes the singleton over when this node leaves). */
+    private static boolean otherOptimizer(Cluster cluster) {
+        for (Member m : cluster.state().getMembers()) {
+            if (!m.address().equals(cluster.selfMember().address()) && m.hasRole(ROLE_OPTIMIZER)
+                    && (m.status() == MemberStatus.up() || m.status() == MemberStatus.weaklyUp())
+                    && !cluster.state().getUnreachable().contains(m)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static void waitForOthersToLeave(Cluster cluster, int seconds) {

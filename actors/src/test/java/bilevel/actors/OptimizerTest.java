@@ -219,4 +219,49 @@ class OptimizerTest {
         assertEquals(1, step.metrics().step());
         assertEquals(1.0, step.metrics().staleness());
     }
+
+    /** SIGTERM while an update is being replicated: the stop waits for it, and the last checkpoint holds it. */
+    @Test
+    void aStopWaitsForTheUpdateBeingReplicatedAndCheckpointsIt() {
+        TrainingSpec spec = Fixtures.spec("isgd", 1, 0, 100);
+        RuntimeSpec rt = Fixtures.runtime(RuntimeSpec.Mode.ASYNC, 2).withGroup(1).withValidation(false);
+        UpperLevelStepper stepper = new UpperLevelStepper(new Sgd(STEP, t -> t),
+                new UpperLevelStepper.Staleness(UpperLevelStepper.Policy.WEIGHT, 8));
+        CompletableFuture<TrainingRuntime.Result> result = new CompletableFuture<>();
+        Optimizer.Setup setup = new Optimizer.Setup(spec, rt, stepper, (s, c) -> false, stepper.init(new double[]{1, 1}),
+                0, 0, 0, 0, Double.NaN, 0, false, 0, 12, new CheckpointStore(dir), "sha256:x", Map.of(), result);
+        TestProbe<Sampler.Command> sampler = kit.createTestProbe(Sampler.Command.class);
+        TestProbe<Monitor.Command> monitor = kit.createTestProbe(Monitor.Command.class);
+        TestProbe<StateReplicator.Command> replicator = kit.createTestProbe(StateReplicator.Command.class);
+        TestProbe<Optimizer.ShutdownComplete> stop = kit.createTestProbe(Optimizer.ShutdownComplete.class);
+        ActorRef<Optimizer.Command> optimizer = kit.spawn(Optimizer.create(setup, sampler.ref(), monitor.ref(), List.of(),
+                replicator.ref()));
+        monitor.expectMessageClass(Monitor.Started.class);
+        optimizer.tell(snapshot(sampler.expectMessageClass(Sampler.Snapshot.class).checkpoint(), new long[0], new int[0]));
+        optimizer.tell(new Optimizer.Replicated(replicator.expectMessageClass(StateReplicator.Write.class).sequence(), null));
+        sampler.expectMessageClass(Sampler.UpdateTheta.class);
+
+        optimizer.tell(result(0, 0, 0, new double[]{0.2, -0.4}, 0.0));
+        optimizer.tell(snapshot(sampler.expectMessageClass(Sampler.Snapshot.class).checkpoint(), new long[]{0}, new int[]{0}));
+        StateReplicator.Write w = replicator.expectMessageClass(StateReplicator.Write.class);
+        optimizer.tell(new Optimizer.Shutdown(stop.ref()));
+        sampler.expectNoMessage(Duration.ofMillis(100));   // nothing stops before the pending update is decided
+        stop.expectNoMessage(Duration.ZERO);
+
+        optimizer.tell(new Optimizer.Replicated(w.sequence(), null));
+        assertEquals(new Sampler.Settled(0), sampler.expectMessageClass(Sampler.Settled.class));
+        sampler.expectMessageClass(Sampler.StopIssuing.class);
+        assertEquals(0, monitor.expectMessageClass(Monitor.Step.class).metrics().step());
+        Sampler.Snapshot forCheckpoint = sampler.expectMessageClass(Sampler.Snapshot.class);
+        assertTrue(forCheckpoint.checkpoint() > 0, "the checkpoint's snapshot");
+        optimizer.tell(snapshot(forCheckpoint.checkpoint(), new long[]{0}, new int[]{0}));
+        Monitor.WriteCheckpoint write = monitor.expectMessageClass(Monitor.WriteCheckpoint.class);
+        assertEquals(1, write.checkpoint().steps());
+        assertEquals(w.state().theta()[0], write.checkpoint().theta()[0], 0.0);
+        assertArrayEquals(new int[0], write.checkpoint().pendingSamples(), "item 0 is in θ, not owed");
+        optimizer.tell(new Optimizer.CheckpointWritten(write.checkpoint().sequence(), "ckpt", null));
+        Optimizer.ShutdownComplete done = stop.expectMessageClass(Optimizer.ShutdownComplete.class);
+        assertEquals(1, done.steps());
+        assertTrue(done.checkpointWritten());
+    }
 }
