@@ -381,6 +381,32 @@ public final class ClusterNode {
                 .filter(c -> c.dataFingerprint().equals(data.fingerprint()));
     }
 
+    /**
+     * Checks that the newest valid checkpoint of an unfinished run folder (if there is one) can continue
+     * this run: the same data, model size and optimizer; throws {@link TrainingException} (one line) if not.
+     *
+     * @return the checkpoint, or empty if the folder holds none
+     */
+    public static Optional<Checkpoint> checkResumable(TrainingSpec spec, TrainingData data, Path outDir) {
+        CheckpointStore store = new CheckpointStore(outDir.resolve("checkpoints"));
+        if (!Files.isDirectory(store.dir())) {
+            return Optional.empty();
+        }
+        Optional<CheckpointStore.Loaded> loaded = store.latestValid();
+        if (loaded.isEmpty()) {
+            return Optional.empty();
+        }
+        Checkpoint c = loaded.get().checkpoint();
+        Regularizer reg = RegularizerFactory.create(spec.regularizer().type(), spec.regularizer().options());
+        if (!fits(c, spec, data, reg)) {
+            throw new TrainingException("the run in " + outDir + " cannot be continued with this experiment: its "
+                    + "checkpoint " + loaded.get().file() + " holds a " + c.optimizer() + " state of " + c.theta().length
+                    + " parameters for data " + c.dataFingerprint() + "; this run is " + spec.train().method() + " with "
+                    + reg.numParams() + " parameters on " + data.fingerprint());
+        }
+        return Optional.of(c);
+    }
+
     /** Whether a checkpoint can continue this run (same data, model size and optimizer). */
     private static boolean fits(Checkpoint c, TrainingSpec spec, TrainingData data, Regularizer reg) {
         String optimizer = spec.train().method().equals("isgd") ? "sgd" : "adam";

@@ -41,8 +41,8 @@ import java.time.Duration;
  */
 public final class StateReplicator {
 
-    /** Messages of the writer. */
-    public sealed interface Command permits Write, Done {
+    /** Messages of the writer (local; serializable like every protocol of the runtime). */
+    public sealed interface Command extends CborSerializable permits Write, Done {
     }
 
     /**
@@ -53,7 +53,7 @@ public final class StateReplicator {
     }
 
     /** Internal: the replicator's answer to a write. */
-    private record Done(long sequence, ActorRef<Optimizer.Command> replyTo, String error) implements Command {
+    record Done(long sequence, ActorRef<Optimizer.Command> replyTo, String error) implements Command {
     }
 
     private static final ObjectMapper JSON = new ObjectMapper()

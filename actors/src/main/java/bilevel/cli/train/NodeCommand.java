@@ -136,9 +136,16 @@ public final class NodeCommand implements Callable<Integer> {
         try (TrainingData data = RunOutput.loadData(ts)) {
             if (optimizer) {
                 if (isUnfinishedRun(dir)) {
+                    java.util.Optional<bilevel.actors.Checkpoint> c;
+                    try {
+                        c = ClusterNode.checkResumable(ts, data, dir);
+                    } catch (TrainingException e) {
+                        throw new UsageException(e.getMessage());
+                    }
                     if (!quiet) {
-                        err.println("run folder " + dir + " holds an unfinished run: it continues from the most advanced "
-                                + "checkpoint of the cluster (or the replicated state)");
+                        err.println("run folder " + dir + " holds an unfinished run (" + c.map(x -> "checkpoint of step "
+                                + x.steps()).orElse("no checkpoint") + "): it continues from the most advanced checkpoint "
+                                + "of the optimizer nodes, or from the replicated state of a running cluster");
                     }
                 } else {
                     TrainCommand.checkOutput(dir);
