@@ -450,8 +450,8 @@ public final class ClusterNode {
                 Checkpoint own = diskCheckpoint(outDir, data).orElse(null);
                 c = fits(own, spec, data, reg) && (!fits(published, spec, data, reg) || own.steps() >= published.steps())
                         ? own : fits(published, spec, data, reg) ? published : null;
-                source = c == null ? null : "checkpoint " + c.sequence() + " of step " + c.steps() + " ("
-                        + (c == own ? "this node's run folder" : "another optimizer node's run folder") + ")";
+                source = c == null ? null : "checkpoint " + c.sequence() + " of step " + c.steps() + " in "
+                        + (c == own ? "this node's run folder" : "another optimizer node's run folder");
             }
             // the metrics file continues after the state's last update (lines beyond it, or torn, are dropped)
             TrainingRuntime.truncateMetrics(outDir.resolve("metrics.jsonl"), c == null ? 0 : c.steps());
@@ -465,7 +465,7 @@ public final class ClusterNode {
                         Double.NaN, 0, false, runtime.validation() ? data.validation().size() : 0, data.plan().size(), store,
                         data.fingerprint(), Map.of(), result);
             } else {
-                ctx.getLog().info("training singleton continues from {} (checkpoint {})", source, c.sequence());
+                ctx.getLog().info("training singleton continues from {}", source);
                 RESTORED.set(source);
                 state = c.upperLevel();
                 start = new Sampler.Start(c.samplerPosition(), c.samplerConsumed(), c.nextWorkId(), c.pendingSamples(),

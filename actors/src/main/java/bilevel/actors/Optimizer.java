@@ -41,14 +41,16 @@ import java.util.function.BiPredicate;
  * item is used at most once (deduplicated by id).
  *
  * <p><b>Replicated state (cluster).</b> Created with a {@link StateReplicator} (async mode), the Optimizer
- * makes every update durable before it counts: θ_{v+1} = stepper(θ_v, group) is computed at once, but it
- * stays <em>pending</em> — not in {@code steps}, not in the metrics, not handed to the Sampler, its items
- * not settled — until the state after it (with a fresh Sampler snapshot) has been written with
- * WriteMajority and acknowledged ({@link Replicated} without error). A failed write (timeout) is retried
- * with the same content; the update is never dropped. One update is pending at a time: hypergradients
- * arriving meanwhile are grouped and applied, against the acknowledged version, after the
- * acknowledgement. The state at the start is replicated the same way before any work is issued. Without
- * a replicator (one JVM) an update is accepted at once, as before.
+ * makes every update durable before it counts: θ_{v+1} = stepper(θ_v, group) is computed as soon as its
+ * group is complete (on top of the newest computed state), but it stays <em>pending</em> — not in
+ * {@code steps}, not in the metrics, not handed to the Sampler, its items not settled — until a state at
+ * or after it (with a Sampler snapshot taken after it) has been written with WriteMajority and
+ * acknowledged ({@link Replicated} without error). One write is under way at a time and carries the newest
+ * pending state; its acknowledgement accepts every update up to it, in order (a state contains all updates
+ * before it). A failed write (timeout) is followed by a write of the newest pending state; no update is
+ * dropped. So the writes' latency delays the acceptance, but not the updates themselves. The state at the
+ * start is replicated the same way before any work is issued. Without a replicator (one JVM) an update is
+ * accepted at once, as before.
  */
 public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
 
@@ -255,9 +257,17 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
     private boolean lastCheckpointOk;
 
     // accepting updates (replicated before they count)
-    /** An update computed but not yet accepted (its replication is under way), or null. */
-    private Pending pending;
+    /** Updates computed but not yet accepted, oldest first (each on top of the one before). */
+    private final java.util.ArrayDeque<Pending> pending = new java.util.ArrayDeque<>();
     private long acceptSeq;
+    /** The pending update whose state is being written (0: no write under way). */
+    private long writing;
+    /** Its content (null while the Sampler's snapshot for it is awaited). */
+    private Checkpoint writingContent;
+    /** The newest computed update reaches the budget or step limit: it is the run's last. */
+    private boolean budgetReached;
+    /** No update is computed any more (the budget is reached, or a stop was requested). */
+    private boolean proposalsClosed;
 
     /**
      * An update waiting for its replication.
@@ -267,13 +277,9 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
      * @param steps    accepted updates after it
      * @param members  the hypergradients in it (settled when it is accepted)
      * @param then     what follows its acceptance
-     * @param content  what is written (null until the Sampler's snapshot has arrived)
      */
     private record Pending(long sequence, UpperLevelStepper.State state, long steps, List<Computed> members,
-                           Runnable then, Checkpoint content) {
-        Pending withContent(Checkpoint c) {
-            return new Pending(sequence, state, steps, members, then, c);
-        }
+                           Runnable then) {
     }
 
     // ending
@@ -531,25 +537,38 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
         }
         received.set((int) id);
         group.add(m);
-        if (group.size() >= runtime.group() && pending == null) {
+        if (group.size() >= runtime.group() && !proposalsClosed) {
             applyGroup();
         }
     }
 
-    /** Async: the group's mean (arrival order), weighted by the mean staleness weight of its members. */
+    /** The newest state: the last pending update's, or the accepted one. */
+    private UpperLevelStepper.State head() {
+        return pending.isEmpty() ? state : pending.peekLast().state();
+    }
+
+    /** Updates after the newest state. */
+    private long headSteps() {
+        return pending.isEmpty() ? steps : pending.peekLast().steps();
+    }
+
+    /**
+     * Async: the group's mean (arrival order), weighted by the mean staleness weight of its members, applied
+     * to the newest state (staleness is counted against it).
+     */
     private void applyGroup() {
-        // one group per update (more may have arrived while the previous update was being replicated)
-        int n = Math.min(group.size(), runtime.group());
+        int n = runtime.group();
         List<Computed> members = new ArrayList<>(group.subList(0, n));
         group.subList(0, n).clear();
-        double[] z = new double[state.theta().length];
+        UpperLevelStepper.State base = head();
+        double[] z = new double[base.theta().length];
         long[] staleness = new long[n];
         double loss = 0, bound = 0, eps = 0, del = 0, meanStaleness = 0;
         boolean certified = true;
         int lowerCaps = 0, cgCaps = 0;
         for (int i = 0; i < n; i++) {
             Computed r = members.get(i);
-            staleness[i] = state.version() - r.version();
+            staleness[i] = base.version() - r.version();
             loss += r.upperLoss() / n;
             bound += r.errorBound() / n;
             eps += r.epsilon() / n;
@@ -561,24 +580,26 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
             UpperLevelStepper.addMean(z, r.z(), n);
         }
         double weight = stepper.groupWeight(staleness);
-        long k = state.k();
-        double alpha = stepper.stepSize(state);
+        long k = base.k();
+        double alpha = stepper.stepSize(base);
         if (weight == 0) {   // every member went stale while the group filled
             for (Computed r : members) {
                 received.clear((int) r.workId());
                 count("stale");
                 sampler.tell(new Sampler.Reissue(r.workId(), false, "too stale"));
             }
-            if (group.size() >= runtime.group()) {
-                applyGroup();
-            }
             return;
         }
-        UpperLevelStepper.Outcome o = stepper.applyWeighted(state, z, Math.round(meanStaleness), weight);
+        UpperLevelStepper.Outcome o = stepper.applyWeighted(base, z, Math.round(meanStaleness), weight);
         StepMetrics line = new StepMetrics(k, computations, 0, loss, eps, del, alpha, UpperLevelStepper.norm(z), bound,
                 certified, true, null, lowerCaps, cgCaps, meanStaleness, weight);
         double mean = meanStaleness;
-        accept(o.state(), steps + 1, members, () -> {
+        long next = headSteps() + 1;
+        if (setup.done().test(next, computations)) {
+            budgetReached = true;   // the last update of the run
+            proposalsClosed = true;
+        }
+        accept(o.state(), next, members, () -> {
             stalenessSum += mean;
             stalenessCount++;
             afterAsyncStep(line);
@@ -587,8 +608,8 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
 
     /** Async: an update has been accepted (and, in a cluster, replicated). */
     private void afterAsyncStep(StepMetrics line) {
-        boolean last = done();
-        if (last || stopRequested) {
+        boolean last = budgetReached && pending.isEmpty();
+        if (last || stopRequested && pending.isEmpty()) {
             trainingEndNanos = System.nanoTime();
             sampler.tell(new Sampler.StopIssuing());
             finishing = true;
@@ -604,8 +625,10 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
             }
             return;
         }
-        sampler.tell(new Sampler.UpdateTheta(state.k(), state.theta(), state.version(), accuracy.at(state.k()),
-                cgTolerance.at(state.k()), getContext().getSelf()));
+        if (!stopRequested) {
+            sampler.tell(new Sampler.UpdateTheta(state.k(), state.theta(), state.version(), accuracy.at(state.k()),
+                    cgTolerance.at(state.k()), getContext().getSelf()));
+        }
         Double psnr = freshPsnr;
         freshPsnr = null;
         emit(line, psnr);
@@ -622,71 +645,94 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
 
     /**
      * Makes {@code next} (after which {@code nextSteps} updates are accepted, made of {@code members}) the
-     * state: at once without a replicator; otherwise once its replication is acknowledged. Then runs
-     * {@code then}.
+     * state: at once without a replicator; otherwise once a write of it (or of a later state) is
+     * acknowledged. Then runs {@code then}.
      */
     private void accept(UpperLevelStepper.State next, long nextSteps, List<Computed> members, Runnable then) {
-        Pending p = new Pending(++acceptSeq, next, nextSteps, List.copyOf(members), then, null);
+        Pending p = new Pending(++acceptSeq, next, nextSteps, List.copyOf(members), then);
+        pending.addLast(p);
         if (replicator == null) {
-            commit(p);
-            return;
+            commitUpTo(p.sequence());
+        } else if (writing == 0) {
+            writeNewest();
         }
-        pending = p;
-        // the sampler's position and unsettled items as of now (this update's items are not settled yet)
-        sampler.tell(new Sampler.Snapshot(-p.sequence(), getContext().getSelf()));
     }
 
-    /** The Sampler's snapshot for the pending update: write the state after it. */
+    /** Writes the newest pending state: asks the Sampler for its snapshot first (the content is built then). */
+    private void writeNewest() {
+        writing = pending.peekLast().sequence();
+        writingContent = null;
+        sampler.tell(new Sampler.Snapshot(-writing, getContext().getSelf()));
+    }
+
+    /** The Sampler's snapshot for the state being written: build it, without the items in it, and write. */
     private void onReplicationSnapshot(SamplerState m) {
-        if (pending == null || -m.checkpoint() != pending.sequence() || pending.content() != null) {
+        if (writing == 0 || -m.checkpoint() != writing || writingContent != null) {
             return;
         }
         lastSamplerState = m;
-        java.util.Set<Long> inUpdate = new java.util.HashSet<>();
-        for (Computed r : pending.members()) {
-            inUpdate.add(r.workId());
+        java.util.Set<Long> inState = new java.util.HashSet<>();
+        Pending written = null;
+        for (Pending p : pending) {
+            if (p.sequence() <= writing) {
+                written = p;
+                for (Computed r : p.members()) {
+                    inState.add(r.workId());
+                }
+            }
         }
         List<Integer> owed = new ArrayList<>();
         long[] ids = m.pendingWorkIds();
         int[] samples = m.pendingSamples();
         for (int i = 0; i < ids.length; i++) {
-            if (ids[i] < 0 || !applied.get((int) ids[i]) && !inUpdate.contains(ids[i])) {
+            if (ids[i] < 0 || !applied.get((int) ids[i]) && !inState.contains(ids[i])) {
                 owed.add(samples[i]);
             }
         }
-        pending = pending.withContent(checkpointOf(checkpointSeq, pending.state(), pending.steps(), m, owed, List.of()));
-        replicator.tell(new StateReplicator.Write(pending.sequence(), pending.content(), getContext().getSelf()));
+        writingContent = checkpointOf(checkpointSeq, written.state(), written.steps(), m, owed, List.of());
+        replicator.tell(new StateReplicator.Write(writing, writingContent, getContext().getSelf()));
     }
 
     private Behavior<Command> onReplicated(Replicated m) {
-        if (pending == null || m.sequence() != pending.sequence() || pending.content() == null) {
+        if (writing == 0 || m.sequence() != writing || writingContent == null) {
             return this;
         }
+        writing = 0;
         if (m.error() != null) {
-            // not acknowledged by a majority (yet): the update stays pending and is written again
+            // not acknowledged by a majority (yet): the updates stay pending; the newest state is written
             count("replicationRetries");
-            getContext().getLog().warn("update {} (step {}) not acknowledged by a majority: {}; writing it again",
-                    pending.sequence(), pending.steps(), m.error());
-            replicator.tell(new StateReplicator.Write(pending.sequence(), pending.content(), getContext().getSelf()));
+            getContext().getLog().warn("the state after step {} was not acknowledged by a majority: {}; writing again",
+                    writingContent.steps(), m.error());
+            if (pending.peekLast().sequence() == m.sequence()) {
+                writing = m.sequence();
+                replicator.tell(new StateReplicator.Write(writing, writingContent, getContext().getSelf()));
+            } else {
+                writeNewest();
+            }
             return this;
         }
-        commit(pending);
+        commitUpTo(m.sequence());
+        if (writing == 0 && !pending.isEmpty()) {
+            writeNewest();
+        }
         return this;
     }
 
-    /** The update counts from now on: θ, steps, settled items; then what follows it. */
-    private void commit(Pending p) {
-        pending = null;
-        state = p.state();
-        steps = p.steps();
-        for (Computed r : p.members()) {
-            appliedPerSample[r.sample()]++;
-            applied.set((int) r.workId());
-            sampler.tell(new Sampler.Settled(r.workId()));
-        }
-        p.then().run();
-        if (pending == null && !finishing && !sync && group.size() >= runtime.group()) {
-            applyGroup();   // hypergradients that arrived while the update was being replicated
+    /**
+     * Accepts the pending updates up to {@code sequence}, oldest first: θ, steps, settled items; then what
+     * follows each. Then applies the next complete group (one JVM: results that arrived meanwhile).
+     */
+    private void commitUpTo(long sequence) {
+        while (!pending.isEmpty() && pending.peekFirst().sequence() <= sequence) {
+            Pending p = pending.pollFirst();
+            state = p.state();
+            steps = p.steps();
+            for (Computed r : p.members()) {
+                appliedPerSample[r.sample()]++;
+                applied.set((int) r.workId());
+                sampler.tell(new Sampler.Settled(r.workId()));
+            }
+            p.then().run();
         }
     }
 
@@ -886,13 +932,14 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
             return this;
         }
         stopRequested = true;
-        if (!sync && pending == null) {
+        proposalsClosed = true;
+        if (!sync && pending.isEmpty()) {
             sampler.tell(new Sampler.StopIssuing());
             finishing = true;
             checkpoint(this::end);
         }
-        // async with an update being replicated: once it is accepted, afterAsyncStep (or beginTraining) sees
-        // stopRequested and stops
+        // async with updates being replicated: once the last is accepted, afterAsyncStep (or beginTraining)
+        // sees stopRequested and stops
         // sync: the current step completes first (afterSyncStep sees stopRequested); between steps
         // (validation or checkpoint under way) the pending continuation does the same
         return this;

@@ -139,12 +139,12 @@ class OptimizerTest {
 
     /**
      * With a replicator, θ_{v+1} is computed at once but counts (metrics line, θ handed to the Sampler, items
-     * settled, the accepted count in the written state) only after the write of the state after it has been
-     * acknowledged; a timed-out write is written again with the same content; a hypergradient arriving
-     * meanwhile is applied after the acknowledgement, against the acknowledged version.
+     * settled, the accepted count in the written state) only after a write of the state after it has been
+     * acknowledged; a timed-out write is written again (the same content, or the newest state when more
+     * updates were computed meanwhile); one acknowledgement accepts every update up to the state written.
      */
     @Test
-    void anUpdateCountsOnlyAfterItsReplicationIsAcknowledgedAndATimedOutWriteIsRetried() {
+    void updatesCountOnlyAfterTheirReplicationIsAcknowledgedAndTimedOutWritesAreRetried() {
         TrainingSpec spec = Fixtures.spec("isgd", 1, 0, 100);
         RuntimeSpec rt = Fixtures.runtime(RuntimeSpec.Mode.ASYNC, 2).withGroup(1).withRefine(0.5, 0.25, 1)
                 .withValidation(false);
@@ -160,13 +160,15 @@ class OptimizerTest {
                 replicator.ref()));
         monitor.expectMessageClass(Monitor.Started.class);
 
-        // the starting state is written before any work is issued
+        // the starting state is written before any work is issued; a timed-out write is repeated as it was
         Sampler.Snapshot s0 = sampler.expectMessageClass(Sampler.Snapshot.class);
         assertTrue(s0.checkpoint() < 0, "a replication snapshot, not a checkpoint's");
         optimizer.tell(snapshot(s0.checkpoint(), new long[0], new int[0]));
         StateReplicator.Write w0 = replicator.expectMessageClass(StateReplicator.Write.class);
         assertEquals(0, w0.state().steps());
         assertEquals(0, w0.state().version());
+        optimizer.tell(new Optimizer.Replicated(w0.sequence(), "UpdateTimeout (3000 ms)"));
+        assertEquals(w0, replicator.expectMessageClass(StateReplicator.Write.class));
         sampler.expectNoMessage(Duration.ofMillis(100));
         optimizer.tell(new Optimizer.Replicated(w0.sequence(), null));
         assertEquals(0, sampler.expectMessageClass(Sampler.UpdateTheta.class).version());
@@ -186,38 +188,44 @@ class OptimizerTest {
         sampler.expectNoMessage(Duration.ofMillis(100));
         monitor.expectNoMessage(Duration.ZERO);
 
-        // the write times out: the same state is written again, the update stays pending
-        optimizer.tell(new Optimizer.Replicated(w1.sequence(), "UpdateTimeout (3000 ms)"));
-        StateReplicator.Write again = replicator.expectMessageClass(StateReplicator.Write.class);
-        assertEquals(w1, again);
-        // item 1 arrives meanwhile (computed at version 0): it waits for the acknowledgement
+        // item 1 (computed at version 0) arrives while θ1 is being written: θ2 is computed on top of θ1
+        // (staleness 1: weight 1/2), not written yet (one write at a time), and counts no more than θ1
         optimizer.tell(result(1, 0, 0, new double[]{1, 0}, 0.0));
+        replicator.expectNoMessage(Duration.ofMillis(100));
+        sampler.expectNoMessage(Duration.ZERO);
+        monitor.expectNoMessage(Duration.ZERO);
+
+        // θ1's write times out: the newest state, θ2, is written instead (with a snapshot taken now)
+        optimizer.tell(new Optimizer.Replicated(w1.sequence(), "UpdateTimeout (3000 ms)"));
+        Sampler.Snapshot s2 = sampler.expectMessageClass(Sampler.Snapshot.class);
+        optimizer.tell(snapshot(s2.checkpoint(), new long[]{0, 1, -1}, new int[]{0, 1, 9}));
+        StateReplicator.Write w2 = replicator.expectMessageClass(StateReplicator.Write.class);
+        double[] theta2 = {theta1[0] - 0.5 * 0.5 * 1, theta1[1]};
+        assertEquals(2, w2.state().steps());
+        assertEquals(2, w2.state().version());
+        assertArrayEquals(theta2, w2.state().theta(), 1e-15);
+        assertArrayEquals(new int[]{9}, w2.state().pendingSamples());
         sampler.expectNoMessage(Duration.ofMillis(100));
         monitor.expectNoMessage(Duration.ZERO);
-        replicator.expectNoMessage(Duration.ZERO);
 
-        // acknowledged: now it counts — items settled, θ1 handed out, its metrics line — then item 1 follows
-        optimizer.tell(new Optimizer.Replicated(w1.sequence(), null));
+        // acknowledged: both updates count now, in order — items settled, θ handed out, metrics lines
+        optimizer.tell(new Optimizer.Replicated(w2.sequence(), null));
         assertEquals(new Sampler.Settled(0), sampler.expectMessageClass(Sampler.Settled.class));
         Sampler.UpdateTheta u1 = sampler.expectMessageClass(Sampler.UpdateTheta.class);
         assertEquals(1, u1.version());
         assertArrayEquals(theta1, u1.theta(), 0.0);
-        assertEquals(0, monitor.expectMessageClass(Monitor.Step.class).metrics().step());
-        Sampler.Snapshot s2 = sampler.expectMessageClass(Sampler.Snapshot.class);
-        optimizer.tell(snapshot(s2.checkpoint(), new long[]{1}, new int[]{1}));
-        StateReplicator.Write w2 = replicator.expectMessageClass(StateReplicator.Write.class);
-        assertEquals(2, w2.state().steps());
-        // staleness 1 − 0 = 1 against the acknowledged version 1: weight 1/2
-        assertArrayEquals(new double[]{theta1[0] - 0.5 * 0.5 * 1, theta1[1]}, w2.state().theta(), 1e-15);
-        assertArrayEquals(new int[0], w2.state().pendingSamples());
-        sampler.expectNoMessage(Duration.ofMillis(100));
-        monitor.expectNoMessage(Duration.ZERO);
-        optimizer.tell(new Optimizer.Replicated(w2.sequence(), null));
         assertEquals(new Sampler.Settled(1), sampler.expectMessageClass(Sampler.Settled.class));
-        assertEquals(2, sampler.expectMessageClass(Sampler.UpdateTheta.class).version());
+        Sampler.UpdateTheta u2 = sampler.expectMessageClass(Sampler.UpdateTheta.class);
+        assertEquals(2, u2.version());
+        assertArrayEquals(theta2, u2.theta(), 0.0);
+        assertEquals(0, monitor.expectMessageClass(Monitor.Step.class).metrics().step());
         Monitor.Step step = monitor.expectMessageClass(Monitor.Step.class);
         assertEquals(1, step.metrics().step());
         assertEquals(1.0, step.metrics().staleness());
+        assertEquals(0.5, step.metrics().weight());
+        // nothing left to write
+        sampler.expectNoMessage(Duration.ofMillis(100));
+        replicator.expectNoMessage(Duration.ZERO);
     }
 
     /** SIGTERM while an update is being replicated: the stop waits for it, and the last checkpoint holds it. */
