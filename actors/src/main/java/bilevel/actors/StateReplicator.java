@@ -23,9 +23,10 @@ import java.time.Duration;
  * warm starts, which are pixels), as JSON in an {@link LWWRegister}.
  *
  * <ul>
- *   <li><b>Live state</b> ({@link #liveKey}): the Optimizer writes every update through this actor with
- *       <em>WriteMajority</em> and counts the update as accepted only when the write is acknowledged
- *       ({@link Optimizer.Replicated}); a singleton that starts after a fail-over reads it with
+ *   <li><b>Live state</b> ({@link #liveKey}): the Optimizer writes its newest state through this actor with
+ *       <em>WriteMajority</em> (one write at a time) and counts the updates up to it as accepted only when
+ *       the write is acknowledged ({@link Optimizer.Replicated}); a singleton that starts after a fail-over
+ *       reads it with
  *       <em>ReadMajority</em>. Since every majority write and every majority read share a node, a new
  *       singleton sees every accepted update as long as a majority of the nodes survives. The register
  *       uses Akka's default clock (wall time, but always above the value it replaces), so the writes of
