@@ -6,7 +6,9 @@
 #
 # Node 1 has the roles optimizer and solver (it writes the run folder); nodes 2..N are solvers. Each node
 # runs runtime.solvers solver actors (default here: 1, so N nodes use N cores). Logs: DIR/node-<i>.log.
-# The training starts when all N nodes have joined (--min-nodes N). Ctrl-C stops every node gracefully.
+# The training starts when all N nodes have joined (--min-nodes N) and their N solvers have asked for work
+# (--min-solvers N). Ctrl-C stops every node gracefully (the optimizer node writes a checkpoint); running
+# the script again with the same --out continues the run from it.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 n="${1:-}"
@@ -54,11 +56,11 @@ stop_all() {
 trap stop_all INT TERM
 
 "$here/bilevel" node --roles optimizer,solver --host 127.0.0.1 --port "${ports[0]}" --seeds "$seed" \
-    --min-nodes "$n" --solvers 1 --out "$out" ${args[@]+"${args[@]}"} >"$logs/node-1.log" 2>&1 &
+    --min-nodes "$n" --min-solvers "$n" --solvers 1 --out "$out" ${args[@]+"${args[@]}"} >>"$logs/node-1.log" 2>&1 &
 pids+=($!)
 for i in $(seq 2 "$n"); do
     "$here/bilevel" node --roles solver --host 127.0.0.1 --port "${ports[$((i - 1))]}" --seeds "$seed" \
-        --min-nodes "$n" --solvers 1 ${args[@]+"${args[@]}"} >"$logs/node-$i.log" 2>&1 &
+        --min-nodes "$n" --solvers 1 ${args[@]+"${args[@]}"} >>"$logs/node-$i.log" 2>&1 &
     pids+=($!)
 done
 echo "started $n nodes (ports ${ports[*]}); run folder $out, logs $logs"

@@ -20,13 +20,8 @@ import akka.cluster.typed.Leave;
 import akka.cluster.typed.SingletonActor;
 import akka.actor.typed.receptionist.Receptionist;
 import akka.actor.typed.receptionist.ServiceKey;
-import akka.cluster.ddata.LWWRegister;
-import akka.cluster.ddata.LWWRegisterKey;
-import akka.cluster.ddata.SelfUniqueAddress;
 import akka.cluster.ddata.typed.javadsl.DistributedData;
 import akka.cluster.ddata.typed.javadsl.Replicator;
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import bilevel.numerics.data.MinibatchSampler;
 import bilevel.numerics.regularizers.Regularizer;
 import bilevel.numerics.train.ReferenceTrainer;
@@ -72,9 +67,11 @@ import java.util.concurrent.atomic.AtomicLong;
  * member to leave, so all nodes stop. SIGTERM makes a node leave gracefully (CoordinatedShutdown); on the
  * optimizer node a checkpoint is written first, as in {@link TrainingRuntime}.
  *
- * <p>Every checkpoint is replicated with Distributed Data (LWWRegister, WriteMajority); a singleton that
- * starts (e.g. after the optimizer's node was lost) reads it (ReadMajority) and continues from it.
- * Solvers' warm starts are not part of cluster checkpoints.
+ * <p>Every update is replicated with Distributed Data before it counts ({@link StateReplicator}: WriteMajority,
+ * acknowledged); a singleton that starts after the optimizer's node was lost reads it (ReadMajority) and
+ * continues from it. After a full stop, a singleton continues from the most advanced checkpoint found in
+ * the run folders of the optimizer-role nodes. Solvers' warm starts are not part of cluster checkpoints
+ * (they are recomputed).
  */
 public final class ClusterNode {
     public static final String ROLE_OPTIMIZER = "optimizer";
@@ -86,8 +83,9 @@ public final class ClusterNode {
     public static final int EXIT_LOST = 4;
     /** The node did not become a member within the join timeout (no seed reachable, or TLS refused it). */
     public static final int EXIT_NOT_JOINED = 5;
-    /** Steps of the replicated state a singleton of this JVM continued from (-1: started fresh). */
-    static final AtomicLong RESTORED_STEPS = new AtomicLong(-1);
+    /** What a singleton of this JVM continued from (null: it started the run). */
+    static final java.util.concurrent.atomic.AtomicReference<String> RESTORED =
+            new java.util.concurrent.atomic.AtomicReference<>();
 
     /**
      * Where and how a node runs.
@@ -101,10 +99,22 @@ public final class ClusterNode {
      * @param minNodes     members that must have joined before any is moved to Up (so before the training starts)
      * @param bootstrap    Kubernetes: the service name (pod label {@code app}) whose pods Akka Management Cluster
      *                     Bootstrap discovers through the Kubernetes API instead of seed nodes (null: seeds)
+     * @param minSolvers   optimizer role: a singleton that starts the run (fresh, or from a checkpoint after a
+     *                     full stop) hands out no work until this many solvers have asked for it (0: none);
+     *                     one that takes over from the live replicated state (fail-over) does not wait
      */
     public record Settings(Set<String> roles, String host, int port, String bindHost, List<String> seeds,
-                           int totalSolvers, int minNodes, String bootstrap) {
+                           int totalSolvers, int minNodes, String bootstrap, int minSolvers) {
+        /** Settings that do not wait for solvers. */
+        public Settings(Set<String> roles, String host, int port, String bindHost, List<String> seeds,
+                        int totalSolvers, int minNodes, String bootstrap) {
+            this(roles, host, port, bindHost, seeds, totalSolvers, minNodes, bootstrap, 0);
+        }
+
         public Settings {
+            if (minSolvers < 0) {
+                throw new IllegalArgumentException("--min-solvers must be >= 0, got " + minSolvers);
+            }
             roles = Set.copyOf(roles);
             seeds = List.copyOf(seeds);
             for (String r : roles) {
@@ -161,75 +171,7 @@ public final class ClusterNode {
     /** Solver actors of every node register under this key. */
     public static final ServiceKey<Solver.Command> SOLVERS = ServiceKey.create(Solver.Command.class, "bilevel-solvers");
 
-    private static final ObjectMapper JSON = new ObjectMapper()
-            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
-
     private ClusterNode() {
-    }
-
-    /** The Distributed Data key of a run's replicated optimizer state (the newest checkpoint, as JSON). */
-    static akka.cluster.ddata.Key<LWWRegister<String>> stateKey(String runId) {
-        return LWWRegisterKey.create("bilevel-run-" + runId);
-    }
-
-    /**
-     * Sits between the Optimizer and the Monitor: forwards everything, and replicates each checkpoint
-     * (θ, optimizer state, version, sampler position, counters: the Checkpoint record) to the cluster with
-     * WriteMajority, asynchronously: the Optimizer does not wait for the acknowledgement.
-     */
-    private static Behavior<Monitor.Command> replicating(ActorRef<Monitor.Command> monitor, String runId) {
-        return Behaviors.setup(ctx -> {
-            ActorRef<Replicator.Command> replicator = DistributedData.get(ctx.getSystem()).replicator();
-            SelfUniqueAddress self = DistributedData.get(ctx.getSystem()).selfUniqueAddress();
-            akka.cluster.ddata.Key<LWWRegister<String>> key = stateKey(runId);
-            ActorRef<Replicator.UpdateResponse<LWWRegister<String>>> acks = ctx.spawn(
-                    Behaviors.<Replicator.UpdateResponse<LWWRegister<String>>>receive((c, r) -> {
-                        if (!(r instanceof Replicator.UpdateSuccess)) {
-                            c.getLog().warn("replicating the optimizer state: {}", r);
-                        }
-                        return Behaviors.same();
-                    }), "acks");
-            return Behaviors.receive(Monitor.Command.class)
-                    .onMessage(Monitor.Command.class, m -> {
-                        if (m instanceof Monitor.WriteCheckpoint w) {
-                            String json = JSON.writeValueAsString(w.checkpoint());
-                            replicator.tell(new Replicator.Update<>(key, LWWRegister.create(self, json),
-                                    new Replicator.WriteMajority(java.time.Duration.ofSeconds(3)),
-                                    acks, r -> r.withValue(self, json)));
-                        }
-                        monitor.tell(m);
-                        return Behaviors.same();
-                    })
-                    .build();
-        });
-    }
-
-    /** The replicated checkpoint of a run (ReadMajority), or null when there is none. */
-    @SuppressWarnings("unchecked")
-    private static Checkpoint readReplicated(ActorSystem<?> system, String runId) {
-        ActorRef<Replicator.Command> replicator = DistributedData.get(system).replicator();
-        akka.cluster.ddata.Key<LWWRegister<String>> key = stateKey(runId);
-        try {
-            Replicator.GetResponse<LWWRegister<String>> r = AskPattern.<Replicator.Command, Replicator.GetResponse<LWWRegister<String>>>ask(
-                    replicator, replyTo -> new Replicator.Get<>(key, new Replicator.ReadMajority(java.time.Duration.ofSeconds(3)),
-                            replyTo), java.time.Duration.ofSeconds(6), system.scheduler()).toCompletableFuture().get();
-            org.slf4j.LoggerFactory.getLogger(ClusterNode.class).info("replicated optimizer state of run {}: {}", runId,
-                    r.getClass().getSimpleName());
-            if (r instanceof Replicator.GetSuccess<LWWRegister<String>> ok) {
-                return JSON.readValue(ok.get(key).getValue(), Checkpoint.class);
-            }
-            if (r instanceof Replicator.NotFound) {
-                return null;
-            }
-            // ReadMajority failed (e.g. too few nodes answered): fall back to the local replica
-            Replicator.GetResponse<LWWRegister<String>> local = AskPattern.<Replicator.Command, Replicator.GetResponse<LWWRegister<String>>>ask(
-                    replicator, replyTo -> new Replicator.Get<>(key, Replicator.readLocal(), replyTo),
-                    java.time.Duration.ofSeconds(3), system.scheduler()).toCompletableFuture().get();
-            return local instanceof Replicator.GetSuccess<LWWRegister<String>> ok
-                    ? JSON.readValue(ok.get(key).getValue(), Checkpoint.class) : null;
-        } catch (Exception e) {
-            throw new TrainingException("cannot read the replicated optimizer state: " + e);
-        }
     }
 
     /** "host:port" → [host, port]. */
@@ -327,11 +269,17 @@ public final class ClusterNode {
             Behavior<Void> guardian = Behaviors.setup(ctx -> {
                 // every node holds a replica of the optimizer state (the replicator starts on first use)
                 DistributedData.get(ctx.getSystem()).replicator();
+                if (settings.roles().contains(ROLE_OPTIMIZER)) {
+                    // after a full stop: the newest checkpoint of this node's run folder, for whichever node
+                    // runs the singleton
+                    diskCheckpoint(outDir, data).ifPresent(c -> StateReplicator.publishDisk(ctx.getSystem(),
+                            runId(spec, data), c));
+                }
                 ClusterSingletonSettings singletonSettings = ClusterSingletonSettings.create(ctx.getSystem())
                         .withRole(ROLE_OPTIMIZER);
                 ActorRef<Sampler.Command> work = ClusterSingleton.get(ctx.getSystem()).init(
                         SingletonActor.of(coordinator(spec, clusterRuntime, data, outDir, options, result, optimizerRef,
-                                extras.trace()), "training").withSettings(singletonSettings));
+                                extras.trace(), settings.minSolvers()), "training").withSettings(singletonSettings));
                 ctx.spawn(members(joined), "members");
                 if (solverRole) {
                     for (int i = 0; i < runtime.solvers(); i++) {
@@ -388,7 +336,10 @@ public final class ClusterNode {
                 } catch (InterruptedException | ExecutionException e) {
                     error = String.valueOf(e.getCause() != null ? e.getCause().getMessage() : e.getMessage());
                 }
-                // the run is over: every member leaves (the others stop when they are removed)
+            }
+            if (result.isDone() && !(r != null && r.interrupted() && otherOptimizer(Cluster.get(system)))) {
+                // the run is over: every member leaves (the others stop when they are removed). Not after a
+                // SIGTERM of this node while another optimizer-role node is up: the singleton moves there
                 Cluster cluster = Cluster.get(system);
                 for (Member m : cluster.state().getMembers()) {
                     if (!m.address().equals(cluster.selfMember().address()) && m.status() != MemberStatus.down()) {
@@ -407,9 +358,10 @@ public final class ClusterNode {
             }
             String here = settings.host() + ":" + settings.port();
             if (r != null) {
-                long restored = RESTORED_STEPS.get();
-                return new Outcome(EXIT_OK, r, computed.get(), "node " + here + " finished the run"
-                        + (restored >= 0 ? " (continued from the replicated state of step " + restored + ")" : ""));
+                String restored = RESTORED.get();
+                return new Outcome(EXIT_OK, r, computed.get(), "node " + here
+                        + (r.interrupted() ? " stopped the run after step " + r.steps() : " finished the run")
+                        + (restored != null ? " (continued from " + restored + ")" : ""));
             }
             if (error != null) {
                 return new Outcome(EXIT_LOST, null, computed.get(), "the run failed: " + error);
@@ -461,6 +413,18 @@ public final class ClusterNode {
         });
     }
 
+    /** Whether another member with the optimizer role is up (it takes the singleton over when this node leaves). */
+    private static boolean otherOptimizer(Cluster cluster) {
+        for (Member m : cluster.state().getMembers()) {
+            if (!m.address().equals(cluster.selfMember().address()) && m.hasRole(ROLE_OPTIMIZER)
+                    && (m.status() == MemberStatus.up() || m.status() == MemberStatus.weaklyUp())
+                    && !cluster.state().getUnreachable().contains(m)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     private static void waitForOthersToLeave(Cluster cluster, int seconds) {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
         while (System.nanoTime() < deadline) {
@@ -482,15 +446,65 @@ public final class ClusterNode {
         }
     }
 
+    /** The id of a run in Distributed Data: data fingerprint and seed. */
+    static String runId(TrainingSpec spec, TrainingData data) {
+        return data.fingerprint().replace("sha256:", "") + "-" + spec.seed();
+    }
+
+    /** The newest valid checkpoint of this node's run folder, if it belongs to this run. */
+    private static Optional<Checkpoint> diskCheckpoint(Path outDir, TrainingData data) {
+        CheckpointStore store = new CheckpointStore(outDir.resolve("checkpoints"));
+        if (!Files.isDirectory(store.dir())) {
+            return Optional.empty();
+        }
+        return store.latestValid().map(CheckpointStore.Loaded::checkpoint)
+                .filter(c -> c.dataFingerprint().equals(data.fingerprint()));
+    }
+
     /**
-     * The singleton: spawns Monitor, Sampler and Optimizer of a fresh run and forwards the Sampler's
-     * messages (solvers send work requests to the singleton proxy) to its Sampler.
+     * Checks that the newest valid checkpoint of an unfinished run folder (if there is one) can continue
+     * this run: the same data, model size and optimizer; throws {@link TrainingException} (one line) if not.
+     *
+     * @return the checkpoint, or empty if the folder holds none
+     */
+    public static Optional<Checkpoint> checkResumable(TrainingSpec spec, TrainingData data, Path outDir) {
+        CheckpointStore store = new CheckpointStore(outDir.resolve("checkpoints"));
+        if (!Files.isDirectory(store.dir())) {
+            return Optional.empty();
+        }
+        Optional<CheckpointStore.Loaded> loaded = store.latestValid();
+        if (loaded.isEmpty()) {
+            return Optional.empty();
+        }
+        Checkpoint c = loaded.get().checkpoint();
+        Regularizer reg = RegularizerFactory.create(spec.regularizer().type(), spec.regularizer().options());
+        if (!fits(c, spec, data, reg)) {
+            throw new TrainingException("the run in " + outDir + " cannot be continued with this experiment: its "
+                    + "checkpoint " + loaded.get().file() + " holds a " + c.optimizer() + " state of " + c.theta().length
+                    + " parameters for data " + c.dataFingerprint() + "; this run is " + spec.train().method() + " with "
+                    + reg.numParams() + " parameters on " + data.fingerprint());
+        }
+        return Optional.of(c);
+    }
+
+    /** Whether a checkpoint can continue this run (same data, model size and optimizer). */
+    private static boolean fits(Checkpoint c, TrainingSpec spec, TrainingData data, Regularizer reg) {
+        String optimizer = spec.train().method().equals("isgd") ? "sgd" : "adam";
+        return c != null && c.dataFingerprint().equals(data.fingerprint()) && c.theta().length == reg.numParams()
+                && c.optimizer().equals(optimizer);
+    }
+
+    /**
+     * The singleton: spawns Monitor, Sampler and Optimizer and forwards the Sampler's messages (solvers send
+     * work requests to the singleton proxy) to its Sampler. It continues, in this order, from the live
+     * replicated state (a fail-over: another singleton of this run ran before), from the most advanced
+     * checkpoint of the optimizer nodes' run folders (a restart after a full stop), or from the start.
      */
     private static Behavior<Sampler.Command> coordinator(TrainingSpec spec, RuntimeSpec runtime, TrainingData data,
                                                          Path outDir, TrainingRuntime.Options options,
                                                          CompletableFuture<TrainingRuntime.Result> result,
                                                          CompletableFuture<ActorRef<Optimizer.Command>> optimizerRef,
-                                                         Sampler.Trace trace) {
+                                                         Sampler.Trace trace, int minSolvers) {
         return Behaviors.setup(ctx -> {
             ReferenceTrainer trainer = new ReferenceTrainer(spec, m -> { });
             Regularizer reg = RegularizerFactory.create(spec.regularizer().type(), spec.regularizer().options());
@@ -501,23 +515,41 @@ public final class ClusterNode {
             } catch (IOException e) {
                 throw new TrainingException("cannot create " + store.dir() + ": " + e.getMessage());
             }
-            String runId = data.fingerprint().replace("sha256:", "") + "-" + spec.seed();
-            Checkpoint c = readReplicated(ctx.getSystem(), runId);
+            String runId = runId(spec, data);
+            Checkpoint c = StateReplicator.read(ctx.getSystem(), StateReplicator.liveKey(runId),
+                    new Replicator.ReadMajority(java.time.Duration.ofSeconds(3)));
+            String source;
+            int waitFor = 0;
+            if (fits(c, spec, data, reg)) {
+                source = "the replicated state of step " + c.steps();
+            } else {
+                // no live state: a new run, or a restart after a full stop
+                waitFor = minSolvers;
+                Checkpoint published = StateReplicator.read(ctx.getSystem(), StateReplicator.diskKey(runId),
+                        new Replicator.ReadAll(java.time.Duration.ofSeconds(3)));
+                Checkpoint own = diskCheckpoint(outDir, data).orElse(null);
+                c = fits(own, spec, data, reg) && (!fits(published, spec, data, reg) || own.steps() >= published.steps())
+                        ? own : fits(published, spec, data, reg) ? published : null;
+                source = c == null ? null : "checkpoint " + c.sequence() + " of step " + c.steps() + " in "
+                        + (c == own ? "this node's run folder" : "another optimizer node's run folder");
+            }
+            // the metrics file continues after the state's last update (lines beyond it, or torn, are dropped)
+            TrainingRuntime.truncateMetrics(outDir.resolve("metrics.jsonl"), c == null ? 0 : c.steps());
             UpperLevelStepper.State state;
             Sampler.Start start;
             Optimizer.Setup setup;
-            if (c == null || !c.dataFingerprint().equals(data.fingerprint()) || c.theta().length != reg.numParams()) {
+            if (c == null) {
                 state = stepper.init(trainer.initialTheta(reg));
-                start = Sampler.Start.fresh(spec.seed());
+                start = Sampler.Start.fresh(spec.seed()).withMinSolvers(waitFor);
                 setup = new Optimizer.Setup(spec, runtime, stepper, trainer::done, state, 0, 0, 0, 0,
                         Double.NaN, 0, false, runtime.validation() ? data.validation().size() : 0, data.plan().size(), store,
                         data.fingerprint(), Map.of(), result);
             } else {
-                ctx.getLog().info("training singleton continues from the replicated state of step {} (checkpoint {})",
-                        c.steps(), c.sequence());
-                RESTORED_STEPS.set(c.steps());
+                ctx.getLog().info("training singleton continues from {}", source);
+                RESTORED.set(source);
                 state = c.upperLevel();
-                start = new Sampler.Start(c.samplerPosition(), c.samplerConsumed(), c.nextWorkId(), c.pendingSamples());
+                start = new Sampler.Start(c.samplerPosition(), c.samplerConsumed(), c.nextWorkId(), c.pendingSamples(),
+                        waitFor);
                 setup = new Optimizer.Setup(spec, runtime, stepper, trainer::done, state, c.steps(), c.computations(),
                         c.hypergradients(), c.seconds(), c.validationPsnr() == null ? Double.NaN : c.validationPsnr(),
                         c.sequence(), true, runtime.validation() ? data.validation().size() : 0, data.plan().size(), store,
@@ -529,9 +561,11 @@ public final class ClusterNode {
                     DispatcherSelector.blocking());
             ActorRef<Sampler.Command> sampler = ctx.spawn(Sampler.create(runtime,
                     new MinibatchSampler(data.plan(), spec.train().batch()), start, trace), "sampler");
-            ActorRef<Monitor.Command> tee = ctx.spawn(replicating(monitor, runId), "replicate");
-            ActorRef<Optimizer.Command> optimizer = ctx.spawn(Optimizer.create(setup, sampler, tee, List.of()),
-                    "optimizer");
+            ActorRef<StateReplicator.Command> replicator = ctx.spawn(StateReplicator.create(
+                    DistributedData.get(ctx.getSystem()).replicator(), DistributedData.get(ctx.getSystem()).selfUniqueAddress(),
+                    StateReplicator.liveKey(runId), java.time.Duration.ofSeconds(3)), "replicate");
+            ActorRef<Optimizer.Command> optimizer = ctx.spawn(Optimizer.create(setup, sampler, monitor, List.of(),
+                    replicator), "optimizer");
             // solvers that asked the previous singleton (or whose request was lost in the fail-over) ask again
             ctx.spawn(Behaviors.<Receptionist.Listing>setup(c2 -> {
                 c2.getSystem().receptionist().tell(Receptionist.subscribe(SOLVERS, c2.getSelf()));

@@ -39,12 +39,24 @@ import java.util.function.BiPredicate;
  *
  * <p>In both modes non-finite hypergradients are rejected (counted, logged, issued again), and each work
  * item is used at most once (deduplicated by id).
+ *
+ * <p><b>Replicated state (cluster).</b> Created with a {@link StateReplicator} (async mode), the Optimizer
+ * makes every update durable before it counts: θ_{v+1} = stepper(θ_v, group) is computed as soon as its
+ * group is complete (on top of the newest computed state), but it stays <em>pending</em> — not in
+ * {@code steps}, not in the metrics, not handed to the Sampler, its items not settled — until a state at
+ * or after it (with a Sampler snapshot taken after it) has been written with WriteMajority and
+ * acknowledged ({@link Replicated} without error). One write is under way at a time and carries the newest
+ * pending state; its acknowledgement accepts every update up to it, in order (a state contains all updates
+ * before it). A failed write (timeout) is followed by a write of the newest pending state; no update is
+ * dropped. So the writes' latency delays the acceptance, but not the updates themselves. The state at the
+ * start is replicated the same way before any work is issued. Without a replicator (one JVM) an update is
+ * accepted at once, as before.
  */
 public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
 
     /** Messages the Optimizer understands. */
     public sealed interface Command extends CborSerializable permits Computed, Validated, WorkAbandoned, SamplerState,
-            WarmStartsSaved, CheckpointWritten, Finished, Shutdown, CheckpointTimeout, NoSolvers {
+            WarmStartsSaved, CheckpointWritten, Finished, Shutdown, CheckpointTimeout, NoSolvers, Replicated {
     }
 
     /** A hypergradient of one sample (from a solver). */
@@ -156,6 +168,13 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
     }
 
     /**
+     * The state after pending update {@code sequence} was written with WriteMajority ({@code error} null)
+     * or not ({@code error}: why, e.g. a timeout; the write is retried).
+     */
+    public record Replicated(long sequence, String error) implements Command {
+    }
+
+    /**
      * How the Optimizer starts (a plain Java object handed over at creation, never sent).
      *
      * @param spec            the run
@@ -193,6 +212,7 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
     private final ActorRef<Sampler.Command> sampler;
     private final ActorRef<Monitor.Command> monitor;
     private final List<ActorRef<Solver.Command>> solvers;
+    private final ActorRef<StateReplicator.Command> replicator;
     private final boolean sync;
 
     private UpperLevelStepper.State state;
@@ -232,8 +252,35 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
     private UpperLevelStepper.State checkpointState;
     private long checkpointSteps;
     private final Map<Integer, WarmStartsSaved> checkpointWarmStarts = new LinkedHashMap<>();
+    private final List<Integer> checkpointOwed = new ArrayList<>();
     private Runnable afterCheckpoint;
     private boolean lastCheckpointOk;
+
+    // accepting updates (replicated before they count)
+    /** Updates computed but not yet accepted, oldest first (each on top of the one before). */
+    private final java.util.ArrayDeque<Pending> pending = new java.util.ArrayDeque<>();
+    private long acceptSeq;
+    /** The pending update whose state is being written (0: no write under way). */
+    private long writing;
+    /** Its content (null while the Sampler's snapshot for it is awaited). */
+    private Checkpoint writingContent;
+    /** The newest computed update reaches the budget or step limit: it is the run's last. */
+    private boolean budgetReached;
+    /** No update is computed any more (the budget is reached, or a stop was requested). */
+    private boolean proposalsClosed;
+
+    /**
+     * An update waiting for its replication.
+     *
+     * @param sequence number of the update in this Optimizer's life
+     * @param state    θ, optimizer state and version after it
+     * @param steps    accepted updates after it
+     * @param members  the hypergradients in it (settled when it is accepted)
+     * @param then     what follows its acceptance
+     */
+    private record Pending(long sequence, UpperLevelStepper.State state, long steps, List<Computed> members,
+                           Runnable then) {
+    }
 
     // ending
     private boolean finishing;
@@ -251,12 +298,27 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
 
     public static Behavior<Command> create(Setup setup, ActorRef<Sampler.Command> sampler,
                                            ActorRef<Monitor.Command> monitor, List<ActorRef<Solver.Command>> solvers) {
-        return Behaviors.setup(ctx -> new Optimizer(ctx, setup, sampler, monitor, solvers));
+        return create(setup, sampler, monitor, solvers, null);
+    }
+
+    /**
+     * An Optimizer whose updates count only once {@code replicator} has written them with WriteMajority
+     * (async mode; null: accepted at once).
+     */
+    public static Behavior<Command> create(Setup setup, ActorRef<Sampler.Command> sampler,
+                                           ActorRef<Monitor.Command> monitor, List<ActorRef<Solver.Command>> solvers,
+                                           ActorRef<StateReplicator.Command> replicator) {
+        if (replicator != null && setup.runtime().mode() == RuntimeSpec.Mode.SYNC) {
+            throw new IllegalArgumentException("replicated optimizer state is implemented for async mode");
+        }
+        return Behaviors.setup(ctx -> new Optimizer(ctx, setup, sampler, monitor, solvers, replicator));
     }
 
     private Optimizer(ActorContext<Command> context, Setup setup, ActorRef<Sampler.Command> sampler,
-                      ActorRef<Monitor.Command> monitor, List<ActorRef<Solver.Command>> solvers) {
+                      ActorRef<Monitor.Command> monitor, List<ActorRef<Solver.Command>> solvers,
+                      ActorRef<StateReplicator.Command> replicator) {
         super(context);
+        this.replicator = replicator;
         this.setup = setup;
         this.runtime = setup.runtime();
         this.stepper = setup.stepper();
@@ -279,11 +341,19 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
         }
         monitor.tell(new Monitor.Started(steps, computations, secondsBefore, setup.resumed(), runtime.solvers(),
                 runtime.mode().toString()));
-        if (!setup.resumed() && runtime.validation()) {
-            // as the reference trainer: validate θ0 first (this also warms the validation caches)
-            validate(this::beginTraining);
+        Runnable start = () -> {
+            if (!setup.resumed() && runtime.validation()) {
+                // as the reference trainer: validate θ0 first (this also warms the validation caches)
+                validate(this::beginTraining);
+            } else {
+                beginTraining();
+            }
+        };
+        if (replicator != null) {
+            // the starting state is replicated first: from now on a successor finds this run's state
+            accept(state, steps, List.of(), start);
         } else {
-            beginTraining();
+            start.run();
         }
     }
 
@@ -300,6 +370,7 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
                 .onMessage(Finished.class, this::onFinished)
                 .onMessage(Shutdown.class, this::onShutdown)
                 .onMessage(NoSolvers.class, this::onNoSolvers)
+                .onMessage(Replicated.class, this::onReplicated)
                 .build();
     }
 
@@ -466,22 +537,38 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
         }
         received.set((int) id);
         group.add(m);
-        if (group.size() >= runtime.group()) {
+        if (group.size() >= runtime.group() && !proposalsClosed) {
             applyGroup();
         }
     }
 
-    /** Async: the group's mean (arrival order), weighted by the mean staleness weight of its members. */
+    /** The newest state: the last pending update's, or the accepted one. */
+    private UpperLevelStepper.State head() {
+        return pending.isEmpty() ? state : pending.peekLast().state();
+    }
+
+    /** Updates after the newest state. */
+    private long headSteps() {
+        return pending.isEmpty() ? steps : pending.peekLast().steps();
+    }
+
+    /**
+     * Async: the group's mean (arrival order), weighted by the mean staleness weight of its members, applied
+     * to the newest state (staleness is counted against it).
+     */
     private void applyGroup() {
-        int n = group.size();
-        double[] z = new double[state.theta().length];
+        int n = runtime.group();
+        List<Computed> members = new ArrayList<>(group.subList(0, n));
+        group.subList(0, n).clear();
+        UpperLevelStepper.State base = head();
+        double[] z = new double[base.theta().length];
         long[] staleness = new long[n];
         double loss = 0, bound = 0, eps = 0, del = 0, meanStaleness = 0;
         boolean certified = true;
         int lowerCaps = 0, cgCaps = 0;
         for (int i = 0; i < n; i++) {
-            Computed r = group.get(i);
-            staleness[i] = state.version() - r.version();
+            Computed r = members.get(i);
+            staleness[i] = base.version() - r.version();
             loss += r.upperLoss() / n;
             bound += r.errorBound() / n;
             eps += r.epsilon() / n;
@@ -493,10 +580,8 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
             UpperLevelStepper.addMean(z, r.z(), n);
         }
         double weight = stepper.groupWeight(staleness);
-        long k = state.k();
-        double alpha = stepper.stepSize(state);
-        List<Computed> members = new ArrayList<>(group);
-        group.clear();
+        long k = base.k();
+        double alpha = stepper.stepSize(base);
         if (weight == 0) {   // every member went stale while the group filled
             for (Computed r : members) {
                 received.clear((int) r.workId());
@@ -505,20 +590,26 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
             }
             return;
         }
-        UpperLevelStepper.Outcome o = stepper.applyWeighted(state, z, Math.round(meanStaleness), weight);
-        state = o.state();
-        for (Computed r : members) {
-            appliedPerSample[r.sample()]++;
-            applied.set((int) r.workId());
-            sampler.tell(new Sampler.Settled(r.workId()));
-        }
-        steps++;
-        stalenessSum += meanStaleness;
-        stalenessCount++;
+        UpperLevelStepper.Outcome o = stepper.applyWeighted(base, z, Math.round(meanStaleness), weight);
         StepMetrics line = new StepMetrics(k, computations, 0, loss, eps, del, alpha, UpperLevelStepper.norm(z), bound,
                 certified, true, null, lowerCaps, cgCaps, meanStaleness, weight);
-        boolean last = done();
-        if (last || stopRequested) {
+        double mean = meanStaleness;
+        long next = headSteps() + 1;
+        if (setup.done().test(next, computations)) {
+            budgetReached = true;   // the last update of the run
+            proposalsClosed = true;
+        }
+        accept(o.state(), next, members, () -> {
+            stalenessSum += mean;
+            stalenessCount++;
+            afterAsyncStep(line);
+        });
+    }
+
+    /** Async: an update has been accepted (and, in a cluster, replicated). */
+    private void afterAsyncStep(StepMetrics line) {
+        boolean last = budgetReached && pending.isEmpty();
+        if (last || stopRequested && pending.isEmpty()) {
             trainingEndNanos = System.nanoTime();
             sampler.tell(new Sampler.StopIssuing());
             finishing = true;
@@ -534,8 +625,10 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
             }
             return;
         }
-        sampler.tell(new Sampler.UpdateTheta(state.k(), state.theta(), state.version(), accuracy.at(state.k()),
-                cgTolerance.at(state.k()), getContext().getSelf()));
+        if (!stopRequested) {
+            sampler.tell(new Sampler.UpdateTheta(state.k(), state.theta(), state.version(), accuracy.at(state.k()),
+                    cgTolerance.at(state.k()), getContext().getSelf()));
+        }
         Double psnr = freshPsnr;
         freshPsnr = null;
         emit(line, psnr);
@@ -545,6 +638,101 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
         }
         if (runtime.checkpointEvery() > 0 && steps % runtime.checkpointEvery() == 0 && !checkpointing) {
             checkpoint(() -> { });
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------ accepting
+
+    /**
+     * Makes {@code next} (after which {@code nextSteps} updates are accepted, made of {@code members}) the
+     * state: at once without a replicator; otherwise once a write of it (or of a later state) is
+     * acknowledged. Then runs {@code then}.
+     */
+    private void accept(UpperLevelStepper.State next, long nextSteps, List<Computed> members, Runnable then) {
+        Pending p = new Pending(++acceptSeq, next, nextSteps, List.copyOf(members), then);
+        pending.addLast(p);
+        if (replicator == null) {
+            commitUpTo(p.sequence());
+        } else if (writing == 0) {
+            writeNewest();
+        }
+    }
+
+    /** Writes the newest pending state: asks the Sampler for its snapshot first (the content is built then). */
+    private void writeNewest() {
+        writing = pending.peekLast().sequence();
+        writingContent = null;
+        sampler.tell(new Sampler.Snapshot(-writing, getContext().getSelf()));
+    }
+
+    /** The Sampler's snapshot for the state being written: build it, without the items in it, and write. */
+    private void onReplicationSnapshot(SamplerState m) {
+        if (writing == 0 || -m.checkpoint() != writing || writingContent != null) {
+            return;
+        }
+        lastSamplerState = m;
+        java.util.Set<Long> inState = new java.util.HashSet<>();
+        Pending written = null;
+        for (Pending p : pending) {
+            if (p.sequence() <= writing) {
+                written = p;
+                for (Computed r : p.members()) {
+                    inState.add(r.workId());
+                }
+            }
+        }
+        List<Integer> owed = new ArrayList<>();
+        long[] ids = m.pendingWorkIds();
+        int[] samples = m.pendingSamples();
+        for (int i = 0; i < ids.length; i++) {
+            if (ids[i] < 0 || !applied.get((int) ids[i]) && !inState.contains(ids[i])) {
+                owed.add(samples[i]);
+            }
+        }
+        writingContent = checkpointOf(checkpointSeq, written.state(), written.steps(), m, owed, List.of());
+        replicator.tell(new StateReplicator.Write(writing, writingContent, getContext().getSelf()));
+    }
+
+    private Behavior<Command> onReplicated(Replicated m) {
+        if (writing == 0 || m.sequence() != writing || writingContent == null) {
+            return this;
+        }
+        writing = 0;
+        if (m.error() != null) {
+            // not acknowledged by a majority (yet): the updates stay pending; the newest state is written
+            count("replicationRetries");
+            getContext().getLog().warn("the state after step {} was not acknowledged by a majority: {}; writing again",
+                    writingContent.steps(), m.error());
+            if (pending.peekLast().sequence() == m.sequence()) {
+                writing = m.sequence();
+                replicator.tell(new StateReplicator.Write(writing, writingContent, getContext().getSelf()));
+            } else {
+                writeNewest();
+            }
+            return this;
+        }
+        commitUpTo(m.sequence());
+        if (writing == 0 && !pending.isEmpty()) {
+            writeNewest();
+        }
+        return this;
+    }
+
+    /**
+     * Accepts the pending updates up to {@code sequence}, oldest first: θ, steps, settled items; then what
+     * follows each. Then applies the next complete group (one JVM: results that arrived meanwhile).
+     */
+    private void commitUpTo(long sequence) {
+        while (!pending.isEmpty() && pending.peekFirst().sequence() <= sequence) {
+            Pending p = pending.pollFirst();
+            state = p.state();
+            steps = p.steps();
+            for (Computed r : p.members()) {
+                appliedPerSample[r.sample()]++;
+                applied.set((int) r.workId());
+                sampler.tell(new Sampler.Settled(r.workId()));
+            }
+            p.then().run();
         }
     }
 
@@ -637,14 +825,27 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
     }
 
     private Behavior<Command> onSamplerState(SamplerState m) {
+        if (m.checkpoint() < 0) {
+            onReplicationSnapshot(m);
+            return this;
+        }
         if (!checkpointing || m.checkpoint() != checkpointSeq) {
             return this;
         }
-        // θ as of the sampler's snapshot: every unsettled item not yet in θ stays pending
+        // θ as of the sampler's snapshot: every unsettled item not yet in θ stays pending (decided now: items
+        // applied while the solvers write their warm starts are in θ of a later state, not of this one)
         checkpointSampler = m;
         lastSamplerState = m;
         checkpointState = state;
         checkpointSteps = steps;
+        checkpointOwed.clear();
+        long[] ids = m.pendingWorkIds();
+        int[] samples = m.pendingSamples();
+        for (int i = 0; i < ids.length; i++) {
+            if (ids[i] < 0 || !applied.get((int) ids[i])) {
+                checkpointOwed.add(samples[i]);
+            }
+        }
         maybeWriteCheckpoint();
         return this;
     }
@@ -665,33 +866,31 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
         if (checkpointSampler == null || checkpointWarmStarts.size() < solvers.size()) {
             return;
         }
-        SamplerState s = checkpointSampler;
-        List<Integer> pending = new ArrayList<>();
-        long[] ids = s.pendingWorkIds();
-        int[] samples = s.pendingSamples();
-        for (int i = 0; i < ids.length; i++) {
-            if (ids[i] < 0 || !applied.get((int) ids[i])) {
-                pending.add(samples[i]);
-            }
-        }
         List<Checkpoint.WarmStartFile> files = new ArrayList<>();
         for (WarmStartsSaved w : checkpointWarmStarts.values()) {
             if (w.error() == null) {
                 files.add(new Checkpoint.WarmStartFile(Path.of(w.file()).getFileName().toString(), w.digest()));
             }
         }
-        Object[] opt = Checkpoint.optimizerFields(checkpointState.optimizer());
+        Checkpoint checkpoint = checkpointOf(checkpointSeq, checkpointState, checkpointSteps, checkpointSampler,
+                checkpointOwed, files);
+        monitor.tell(new Monitor.WriteCheckpoint(checkpoint, getContext().getSelf()));
+    }
+
+    /** The checkpoint record of {@code st} after {@code atSteps} updates, with the sampler's part {@code s}. */
+    private Checkpoint checkpointOf(long sequence, UpperLevelStepper.State st, long atSteps, SamplerState s,
+                                    List<Integer> owed, List<Checkpoint.WarmStartFile> files) {
+        Object[] opt = Checkpoint.optimizerFields(st.optimizer());
         Map<String, Long> c = new LinkedHashMap<>(counters);
         c.put("reissued", s.reissued());
         c.put("solverFailures", s.solverFailures());
         c.put("timeouts", s.timeouts());
-        Checkpoint checkpoint = new Checkpoint(Checkpoint.FORMAT, Checkpoint.FORMAT_VERSION, checkpointSeq,
-                runtime.mode().toString(), runtime.solvers(), setup.dataFingerprint(), checkpointSteps,
-                checkpointState.version(), checkpointState.theta(), (String) opt[0], (long) opt[1], (double[]) opt[2],
+        return new Checkpoint(Checkpoint.FORMAT, Checkpoint.FORMAT_VERSION, sequence,
+                runtime.mode().toString(), runtime.solvers(), setup.dataFingerprint(), atSteps,
+                st.version(), st.theta(), (String) opt[0], (long) opt[1], (double[]) opt[2],
                 (double[]) opt[3], s.epoch(), s.index(), s.seed(), s.consumed(), s.nextWorkId(),
-                pending.stream().mapToInt(Integer::intValue).toArray(), computations, hypergradients, seconds(),
+                owed.stream().mapToInt(Integer::intValue).toArray(), computations, hypergradients, seconds(),
                 Double.isNaN(lastPsnr) ? null : lastPsnr, files, c);
-        monitor.tell(new Monitor.WriteCheckpoint(checkpoint, getContext().getSelf()));
     }
 
     private Behavior<Command> onCheckpointWritten(CheckpointWritten m) {
@@ -733,11 +932,14 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
             return this;
         }
         stopRequested = true;
-        if (!sync) {
+        proposalsClosed = true;
+        if (!sync && pending.isEmpty()) {
             sampler.tell(new Sampler.StopIssuing());
             finishing = true;
             checkpoint(this::end);
         }
+        // async with updates being replicated: once the last is accepted, afterAsyncStep (or beginTraining)
+        // sees stopRequested and stops
         // sync: the current step completes first (afterSyncStep sees stopRequested); between steps
         // (validation or checkpoint under way) the pending continuation does the same
         return this;

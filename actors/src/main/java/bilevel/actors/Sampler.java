@@ -43,6 +43,13 @@ import java.util.TreeMap;
  * ({@link UpdateTheta}), batch by batch in epoch order; within a batch a solver preferably gets the
  * samples whose warm starts it holds (i mod n), and steals the others when it has none left. Validation
  * items go first in both modes.
+ *
+ * <p><b>Waiting for solvers.</b> With {@link Start#minSolvers()} = N &gt; 1 nothing is handed out until N
+ * distinct solvers (alive) have asked for work, so that in a cluster every node that is expected takes
+ * part from the first item on (solvers of other JVMs register later than the local ones).
+ *
+ * <p><b>Snapshots.</b> {@link Snapshot} reports the position and the unsettled items; its number is a
+ * checkpoint number (&gt; 0) or, negated, the number of an update the Optimizer replicates.
  */
 public final class Sampler extends AbstractBehavior<Sampler.Command> {
 
@@ -174,7 +181,10 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
     public record SolverFailed(int solverId, long workId) implements Command {
     }
 
-    /** Report the position and the unsettled items to {@code replyTo} (for checkpoint {@code checkpoint}). */
+    /**
+     * Report the position and the unsettled items to {@code replyTo} (for checkpoint {@code checkpoint} &gt; 0,
+     * or for the replication of update number −{@code checkpoint}).
+     */
     public record Snapshot(long checkpoint, ActorRef<Optimizer.Command> replyTo) implements Command {
     }
 
@@ -197,14 +207,35 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
      * @param consumed       async: samples of the batch at {@code position} already handed out
      * @param nextWorkId     first work-item id to use
      * @param pendingSamples samples owed from a checkpoint, issued before new ones (async)
+     * @param minSolvers     hand out no work item (training or validation) until this many distinct solvers
+     *                       have asked for work (0 or 1: no waiting); a cluster's {@code --min-solvers}
      */
-    public record Start(MinibatchSampler.Position position, int consumed, long nextWorkId, int[] pendingSamples) {
+    public record Start(MinibatchSampler.Position position, int consumed, long nextWorkId, int[] pendingSamples,
+                        int minSolvers) {
         public Start {
             pendingSamples = pendingSamples.clone();
+            if (minSolvers < 0) {
+                throw new IllegalArgumentException("min-solvers must be >= 0, got " + minSolvers);
+            }
+        }
+
+        /** A start that does not wait for solvers. */
+        public Start(MinibatchSampler.Position position, int consumed, long nextWorkId, int[] pendingSamples) {
+            this(position, consumed, nextWorkId, pendingSamples, 0);
         }
 
         public static Start fresh(long seed) {
             return new Start(new MinibatchSampler.Position(0, 0, seed), 0, 0, new int[0]);
+        }
+
+        /** The same start, waiting for {@code n} solvers before the first work item. */
+        public Start withMinSolvers(int n) {
+            return new Start(position, consumed, nextWorkId, pendingSamples, n);
+        }
+
+        @Override
+        public int[] pendingSamples() {
+            return pendingSamples.clone();
         }
     }
 
@@ -273,6 +304,8 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
 
     private boolean issuing;
     private boolean stopped;
+    /** Solvers that must have asked for work before anything is handed out (0: open). */
+    private int awaitSolvers;
     private double[] theta;
     private long version;
     private long step;
@@ -307,6 +340,7 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
         this.plan = minibatches.plan();
         this.position = start.position();
         this.nextWorkId = start.nextWorkId();
+        this.awaitSolvers = start.minSolvers() > 1 ? start.minSolvers() : 0;
         for (int s : start.pendingSamples()) {
             owed.add(s);
         }
@@ -621,6 +655,14 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
     }
 
     private void dispatch() {
+        if (awaitSolvers > 0) {
+            if (solvers.size() - dead.size() < awaitSolvers) {
+                return;
+            }
+            getContext().getLog().info("{} solvers have asked for work (min-solvers {}): handing out work",
+                    solvers.size() - dead.size(), awaitSolvers);
+            awaitSolvers = 0;
+        }
         Iterator<Integer> it = idle.iterator();
         while (it.hasNext()) {
             int s = it.next();

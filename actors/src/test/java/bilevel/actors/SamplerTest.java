@@ -178,4 +178,28 @@ class SamplerTest {
         assertEquals(lost.workId(), retried.workId(), "timed-out item re-issued before new samples");
         assertEquals(2, retried.attempt());
     }
+
+    @Test
+    void withMinSolversNothingIsHandedOutBeforeThatManySolversHaveAsked() {
+        RuntimeSpec rt = Fixtures.runtime(RuntimeSpec.Mode.ASYNC, 3).withPrefetch(1);
+        ActorRef<Sampler.Command> sampler = kit.spawn(Sampler.create(rt, minibatches(),
+                Sampler.Start.fresh(5).withMinSolvers(3)));
+        TestProbe<Solver.Command> p0 = kit.createTestProbe(Solver.Command.class);
+        TestProbe<Solver.Command> p1 = kit.createTestProbe(Solver.Command.class);
+        TestProbe<Solver.Command> p2 = kit.createTestProbe(Solver.Command.class);
+        TestProbe<Optimizer.Command> optimizer = kit.createTestProbe(Optimizer.Command.class);
+        sampler.tell(new Sampler.IssueValidation(1, THETA, 0, 1e-2, 2, optimizer.ref()));
+        sampler.tell(new Sampler.UpdateTheta(0, THETA, 0, 1e-2, 1e-2, optimizer.ref()));
+        sampler.tell(new Sampler.RequestWork(0, p0.ref(), -1));
+        sampler.tell(new Sampler.RequestWork(1, p1.ref(), -1));
+        sampler.tell(new Sampler.RequestWork(1, p1.ref(), -1));   // asking twice does not count twice
+        p0.expectNoMessage(Duration.ofMillis(200));
+        p1.expectNoMessage(Duration.ZERO);
+        // the third solver: everyone gets an item (validation first)
+        sampler.tell(new Sampler.RequestWork(2, p2.ref(), -1));
+        List<Solver.Command> got = List.of(p0.receiveMessage(Duration.ofSeconds(3)), p1.receiveMessage(Duration.ofSeconds(3)),
+                p2.receiveMessage(Duration.ofSeconds(3)));
+        assertEquals(2, got.stream().filter(m -> m instanceof Solver.Validate).count());
+        assertEquals(1, got.stream().filter(m -> m instanceof Solver.Compute).count());
+    }
 }

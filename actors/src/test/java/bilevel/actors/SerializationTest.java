@@ -84,6 +84,10 @@ class SerializationTest {
                 new Optimizer.ShutdownComplete(12, true),
                 new Optimizer.CheckpointTimeout(4),
                 new Optimizer.NoSolvers(),
+                new Optimizer.Replicated(7, null),
+                new Optimizer.Replicated(8, "UpdateTimeout (3000 ms)"),
+                new StateReplicator.Write(8, checkpoint, opt),
+                new StateReplicator.Done(8, opt, "UpdateTimeout (3000 ms)"),
                 new Monitor.Started(0, 0, 0.0, false, 2, "async"),
                 new Monitor.Step(metrics, 96),
                 new Monitor.WriteCheckpoint(checkpoint, opt),
@@ -101,7 +105,8 @@ class SerializationTest {
             types.add(m.getClass().getName());
         }
         // every record type nested in the actor protocols is covered
-        for (Class<?> actor : new Class<?>[]{Solver.class, Sampler.class, Optimizer.class, Monitor.class}) {
+        for (Class<?> actor : new Class<?>[]{Solver.class, Sampler.class, Optimizer.class, Monitor.class,
+                StateReplicator.class}) {
             for (Class<?> nested : actor.getDeclaredClasses()) {
                 if (nested.isRecord() && CborSerializable.class.isAssignableFrom(nested)) {
                     assertTrue(types.contains(nested.getName()), "no round trip for " + nested.getName());

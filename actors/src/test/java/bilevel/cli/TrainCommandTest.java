@@ -56,6 +56,15 @@ class TrainCommandTest {
         assertEquals(Main.EXIT_OK, resume.code(), resume.err());
         assertArrayEquals(model.theta(), ModelFile.read(run.resolve("model.json")).theta(), 0.0);
         assertEquals(8, Files.readAllLines(run.resolve("metrics.jsonl")).size());
+
+        // bilevel node continues an unfinished run folder, but refuses a finished one and one of other data
+        assertUsageError(Cli.run("node", "--config", tinyConfig().toString(), "--set", "runtime.mode=async",
+                "--out", run.toString(), "--quiet"), "has finished");
+        Files.delete(run.resolve("model.json"));
+        assertUsageError(Cli.run("node", "--config", tinyConfig().toString(), "--set", "runtime.mode=async",
+                "--set", "seed=4", "--out", run.toString(), "--quiet"), "cannot be continued with this experiment");
+        assertUsageError(Cli.run("node", "--config", tinyConfig().toString(), "--set", "runtime.mode=async",
+                "--min-solvers", "-1", "--out", dir.resolve("c").toString()), "--min-solvers");
     }
 
     @Test

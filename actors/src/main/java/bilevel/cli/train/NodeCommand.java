@@ -82,10 +82,13 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--min-nodes", paramLabel = "N", description = "Members that must have joined before the training starts (default 1).")
     int minNodes = 1;
 
+    @Option(names = "--min-solvers", paramLabel = "N", description = "Optimizer role: hand out no work before N solvers (of all nodes) have asked for it, when the run starts or resumes after a full stop (default 0: no waiting; not after a fail-over).")
+    int minSolvers = 0;
+
     @Option(names = "--config", paramLabel = "FILE", description = "Experiment (HOCON), the same on every node.")
     Path config;
 
-    @Option(names = "--out", paramLabel = "DIR", description = "Run folder (optimizer role; default runs/cluster-<date>-<time>); must be new or empty.")
+    @Option(names = "--out", paramLabel = "DIR", description = "Run folder (optimizer role; default runs/cluster-<date>-<time>): new or empty, or the folder of an unfinished run, which then continues from its newest checkpoint.")
     Path out;
 
     @Option(names = "--solvers", paramLabel = "N", description = "Solver actors on this node (overrides bilevel.runtime.solvers).")
@@ -130,6 +133,9 @@ public final class NodeCommand implements Callable<Integer> {
         if (joinTimeout != null) {
             overrides.put("cluster.join-timeout", joinTimeout);
         }
+        if (minSolvers < 0) {
+            throw new UsageException("--min-solvers must be at least 0, got " + minSolvers);
+        }
         Config merged;
         TrainingSpec ts;
         RuntimeSpec rt;
@@ -165,7 +171,8 @@ public final class NodeCommand implements Callable<Integer> {
         ClusterNode.Settings settings;
         try {
             settings = new ClusterNode.Settings(roleSet, host, port, bind, seedList,
-                    totalSolvers != null ? totalSolvers : rt.solvers() * Math.max(Math.max(1, minNodes), seedList.size()), minNodes, bootstrap);
+                    totalSolvers != null ? totalSolvers : rt.solvers() * Math.max(Math.max(1, minNodes), seedList.size()), minNodes, bootstrap,
+                    minSolvers);
         } catch (IllegalArgumentException e) {
             throw new UsageException(e.getMessage());
         }
@@ -175,7 +182,21 @@ public final class NodeCommand implements Callable<Integer> {
         PrintWriter stdout = spec.commandLine().getOut();
         try (TrainingData data = RunOutput.loadData(ts)) {
             if (optimizer) {
-                TrainCommand.checkOutput(dir);
+                if (isUnfinishedRun(dir)) {
+                    java.util.Optional<bilevel.actors.Checkpoint> c;
+                    try {
+                        c = ClusterNode.checkResumable(ts, data, dir);
+                    } catch (TrainingException e) {
+                        throw new UsageException(e.getMessage());
+                    }
+                    if (!quiet) {
+                        err.println("run folder " + dir + " holds an unfinished run (" + c.map(x -> "checkpoint of step "
+                                + x.steps()).orElse("no checkpoint") + "): it continues from the most advanced checkpoint "
+                                + "of the optimizer nodes, or from the replicated state of a running cluster");
+                    }
+                } else {
+                    TrainCommand.checkOutput(dir);
+                }
                 TrainCommand.writeConfig(dir, merged);
             }
             if (!quiet) {
@@ -239,5 +260,19 @@ public final class NodeCommand implements Callable<Integer> {
                 }
             }
         }
+    }
+
+    /**
+     * Whether {@code dir} is the folder of a run that has not finished (a config.conf, no model.json): a node
+     * restarted with it continues the run (the data are checked against the checkpoint's fingerprint).
+     */
+    static boolean isUnfinishedRun(Path dir) {
+        if (!java.nio.file.Files.isRegularFile(dir.resolve("config.conf"))) {
+            return false;
+        }
+        if (java.nio.file.Files.exists(dir.resolve("model.json"))) {
+            throw new UsageException("the run in " + dir + " has finished (model.json); give a new --out");
+        }
+        return true;
     }
 }
