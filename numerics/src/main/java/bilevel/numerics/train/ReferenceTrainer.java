@@ -223,9 +223,17 @@ public final class ReferenceTrainer {
         Maid.State state = maid.init(theta0);
         long k = 0;
         while (!done(k, oracle.computations) && !state.terminal()) {
-            Maid.Transition t = maid.iterate(state, oracle);
+            Maid.Transition t = iterateWithinBudget(maid, state, oracle, k);
             state = t.state();
             Maid.Iteration it = t.completed();
+            if (it == null) {
+                // the budget ran out inside an outer iteration (while MAID tightened its accuracy or searched
+                // for a step): stop at the last accepted θ, which state.theta() still is
+                if (!state.terminal()) {
+                    psnr = validate(reg, state.theta(), solver, data);
+                }
+                break;
+            }
             boolean validateNow = spec.train().validateEvery() > 0 && (k + 1) % spec.train().validateEvery() == 0;
             boolean last = done(k + 1, oracle.computations) || state.terminal();
             Double val = null;
@@ -243,6 +251,31 @@ public final class ReferenceTrainer {
         double seconds = (System.nanoTime() - start) * 1e-9;
         return new Result(state.theta(), k, oracle.computations, seconds, psnr,
                 oracle.hypergradientSeconds / Math.max(1, oracle.hypergradients), oracle.hypergradients);
+    }
+
+    /**
+     * One outer MAID iteration ({@link Maid#iterate}), but checking the budget after every oracle call: an outer
+     * iteration can repeat its full-batch hypergradient many times while it tightens ε and δ, so without this
+     * check a run could exceed its budget by orders of magnitude. Returns a transition without a completed
+     * iteration when the budget ran out first (the state's θ is then the last accepted one). The oracle call
+     * that crosses the budget is completed, so a run overshoots by at most one full-batch evaluation.
+     */
+    private Maid.Transition iterateWithinBudget(Maid maid, Maid.State s, FullBatchOracle oracle, long k) {
+        Maid.State state = s;
+        while (!state.terminal()) {
+            Maid.Request request = maid.request(state);
+            Maid.Transition t = request instanceof Maid.HypergradientRequest r
+                    ? maid.onHypergradient(state, oracle.evaluate(r.theta(), r.eps(), r.delta()))
+                    : maid.onLoss(state, oracle.loss(((Maid.LossRequest) request).theta(), ((Maid.LossRequest) request).eps()));
+            if (t.completed() != null) {
+                return t;
+            }
+            state = t.state();
+            if (done(k, oracle.computations)) {
+                return new Maid.Transition(state, null);
+            }
+        }
+        return new Maid.Transition(state, null);
     }
 
     /** The full-batch oracle MAID needs, over all samples of the crop plan. */

@@ -120,6 +120,39 @@ class ReferenceTrainerTest {
     }
 
     /**
+     * The budget holds inside a MAID outer iteration: with a budget far below what the first outer iteration
+     * costs (its full-batch hypergradient is recomputed while ε and δ tighten, and a line search follows), the
+     * run stops after at most one full-batch evaluation past the budget, at the last accepted θ (here θ0),
+     * instead of finishing the iteration.
+     */
+    @Test
+    void maidStopsInsideAnOuterIterationWhenTheBudgetRunsOut() {
+        TrainingSpec unlimited = TrainingFixtures.spec("tv", "maid", 2, 0, 1);
+        ReferenceTrainer.Result one = train(unlimited, dir.resolve("one"), new ArrayList<>());
+        long firstIteration = one.computations();
+        TrainingSpec.TrainSpec t = unlimited.train();
+        long budget = 5;   // far below one full-batch evaluation (6 samples, each ≥ 1 iteration of each solver)
+        TrainingSpec tight = new TrainingSpec(unlimited.seed(), unlimited.dtype(), unlimited.regularizer(),
+                unlimited.problem(), unlimited.data(), new TrainingSpec.TrainSpec(t.method(), t.batch(), budget, 0,
+                t.step(), t.accuracy(), t.cgTolerance(), t.maxLowerIterations(), t.maxCgIterations(), t.validateEvery(),
+                t.validationAccuracy(), t.maid(), t.errorBound()));
+        List<StepMetrics> lines = new ArrayList<>();
+        ReferenceTrainer trainer = new ReferenceTrainer(tight, lines::add);
+        ReferenceTrainer.Result r;
+        double[] theta0;
+        try (TrainingData data = TrainingData.load(tight.data(), tight.seed(), trainer.dataType())) {
+            theta0 = trainer.initialTheta(RegularizerFactory.create("tv", java.util.Map.of()));
+            r = trainer.run(data, dir.resolve("tight"));
+        }
+        assertTrue(r.computations() < firstIteration, "stopped inside the first outer iteration: " + r.computations()
+                + " computations against " + firstIteration + " for the whole iteration");
+        assertTrue(r.computations() >= budget);
+        assertEquals(0, r.steps());
+        assertTrue(lines.isEmpty(), "no outer iteration completed, so no metrics line");
+        assertArrayEquals(theta0, r.theta(), 0.0);
+    }
+
+    /**
      * train.error-bound = estimated: every metrics line says certified = false, the bounds are below the
      * certified run's at the same first θ, the model file records the mode and reads back.
      */
