@@ -62,29 +62,47 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
      * A solver is free: after its start ({@code finished} = −1) or after the pulled item {@code finished},
      * whose computation took {@code solveNanos} on the solver (−1: unknown).
      */
-    public record RequestWork(int solverId, ActorRef<Solver.Command> solver, long finished, long solveNanos)
-            implements Command {
+    public record RequestWork(int solverId, ActorRef<Solver.Command> solver, long finished, long solveNanos,
+                              long receivedNanos, long repliedNanos) implements Command {
         /** A request without a solve time (a solver's first request, or one after a ping). */
         public RequestWork(int solverId, ActorRef<Solver.Command> solver, long finished) {
             this(solverId, solver, finished, -1);
         }
+
+        /** A request without the solver's timestamps. */
+        public RequestWork(int solverId, ActorRef<Solver.Command> solver, long finished, long solveNanos) {
+            this(solverId, solver, finished, solveNanos, -1, -1);
+        }
+    }
+
+    /**
+     * One answered work item, as seen by {@link Trace}: item {@code workId} was handed to solver
+     * {@code solverId} (its report id) at
+     * {@code handedOutNanos} and its answer reached the coordinator at {@code answeredNanos} — the first of:
+     * the Optimizer settling the item (it has received the result), or the solver's next request naming it
+     * (sent right after the result); {@code solveNanos} is the solver's own time for the computation.
+     * {@code receivedNanos} and {@code repliedNanos} are the solver's clock when its actor started handling
+     * the item and when it had sent the result and was about to send its next request (−1: unknown).
+     * All are {@link System#nanoTime()} values; the solver's are comparable with the coordinator's only
+     * when both JVMs run on the same host (Linux: {@code CLOCK_MONOTONIC} is shared by all processes).
+     * So {@code answered − handedOut − solve} is what messaging added to the item (plus, with
+     * {@code prefetch > 1}, the time it waited behind the solver's previous item), split into outbound
+     * ({@code received − handedOut}), on the solver around the solve ({@code replied − received − solve})
+     * and inbound ({@code answered − replied}).
+     */
+    public record Answer(long workId, int solverId, long handedOutNanos, long receivedNanos, long repliedNanos,
+                         long answeredNanos, long solveNanos) {
     }
 
     /**
      * An in-process observer of the work items (for {@code bench cluster}; not a message), called once per
-     * answered item: item {@code workId} was handed to a solver at {@code handedOutNanos}
-     * ({@link System#nanoTime()} of this JVM) and its answer reached the coordinator at {@code answeredNanos}
-     * — the first of: the Optimizer settling the item (it has received the result), or the solver's next
-     * request naming it (sent right after the result); {@code solveNanos} is the solver's own time for the
-     * computation (−1: unknown). So {@code answeredNanos − handedOutNanos − solveNanos} is what messaging
-     * added to the item, plus, with {@code prefetch > 1}, the time it waited behind the solver's previous
-     * item. Called on the Sampler's thread; must be quick and thread-safe.
+     * answered item with its {@link Answer}. Called on the Sampler's thread; must be quick and thread-safe.
      */
     @FunctionalInterface
     public interface Trace {
-        Trace NONE = (workId, handedOutNanos, answeredNanos, solveNanos) -> { };
+        Trace NONE = answer -> { };
 
-        void answered(long workId, long handedOutNanos, long answeredNanos, long solveNanos);
+        void answered(Answer answer);
     }
 
     /** Sync: draw the next minibatch and compute it at θ (version) with tolerances (ε, δ) of step k. */
@@ -383,7 +401,7 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
         Set<Long> mine = pulled.computeIfAbsent(m.solverId(), s -> new HashSet<>());
         mine.remove(m.finished());
         if (trace != Trace.NONE && m.finished() >= 0) {
-            traceAnswer(m.finished(), m.solveNanos());
+            traceAnswer(m.finished(), m.solverId(), m.solveNanos(), m.receivedNanos(), m.repliedNanos());
         }
         Item done = items.get(m.finished());
         if (done != null && done.assigned == m.solverId()) {
@@ -433,7 +451,7 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
 
     private Behavior<Command> onSettled(Settled m) {
         if (trace != Trace.NONE) {
-            traceAnswer(m.workId(), -2);
+            traceAnswer(m.workId(), -1, -2, -1, -1);
         }
         items.remove(m.workId());
         return this;
@@ -624,12 +642,15 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
 
     private void traceHandOut(long id) {
         if (trace != Trace.NONE) {
-            traced.put(id, new long[]{System.nanoTime(), 0, -2});
+            traced.put(id, new long[]{System.nanoTime(), 0, -2, -1, -1, -1});
         }
     }
 
-    /** The answer of item {@code id} (first arrival) and/or its solve time (−2: not known from this message). */
-    private void traceAnswer(long id, long solveNanos) {
+    /**
+     * The answer of item {@code id} (first arrival) and/or its solve time and the solver's timestamps
+     * (−2: not known from this message).
+     */
+    private void traceAnswer(long id, int solverId, long solveNanos, long receivedNanos, long repliedNanos) {
         long[] t = traced.get(id);
         if (t == null) {
             return;
@@ -639,10 +660,13 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
         }
         if (solveNanos != -2) {
             t[2] = solveNanos;
+            t[3] = receivedNanos;
+            t[4] = repliedNanos;
+            t[5] = solverId;
         }
         if (t[2] != -2) {
             traced.remove(id);
-            trace.answered(id, t[0], t[1], t[2]);
+            trace.answered(new Answer(id, (int) t[5], t[0], t[3], t[4], t[1], t[2]));
         }
     }
 

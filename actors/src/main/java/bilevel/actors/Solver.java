@@ -240,17 +240,21 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
     }
 
     private Behavior<Command> onCompute(Compute m) {
-        Optimizer.Computed c = compute(m.task());
-        m.replyTo().tell(c);
-        sampler.tell(new Sampler.RequestWork(reportId, getContext().getSelf(), m.task().workId(), c.numericsNanos()));
-        return this;
+        return computeAndAnswer(m.task(), m.replyTo());
     }
 
     private Behavior<Command> onRefine(Refine m) {
-        Optimizer.Computed c = compute(m.task());
-        m.replyTo().tell(c);
         // reports the refinement as answered (it does not make the solver idle while it holds a pulled item)
-        sampler.tell(new Sampler.RequestWork(reportId, getContext().getSelf(), m.task().workId(), c.numericsNanos()));
+        return computeAndAnswer(m.task(), m.replyTo());
+    }
+
+    /** Computes {@code task}, sends the result to {@code replyTo}, then asks the Sampler for the next item. */
+    private Behavior<Command> computeAndAnswer(Task task, ActorRef<Optimizer.Command> replyTo) {
+        long received = System.nanoTime();
+        Optimizer.Computed c = compute(task);
+        replyTo.tell(c);
+        sampler.tell(new Sampler.RequestWork(reportId, getContext().getSelf(), task.workId(), c.numericsNanos(), received,
+                System.nanoTime()));
         return this;
     }
 

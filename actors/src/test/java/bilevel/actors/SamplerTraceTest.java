@@ -31,9 +31,6 @@ class SamplerTraceTest {
         kit.shutdownTestKit();
     }
 
-    record Call(long workId, long handedOut, long answered, long solveNanos) {
-    }
-
     @Test
     void everyAnsweredItemIsTracedOnceWithItsRoundTripAndSolveTime() {
         List<CropPlan.ImageSize> sizes = new ArrayList<>();
@@ -41,9 +38,9 @@ class SamplerTraceTest {
             sizes.add(new CropPlan.ImageSize(i, 24, 24));
         }
         MinibatchSampler mb = new MinibatchSampler(CropPlan.create(sizes, 16, 2, 5), 3);
-        List<Call> calls = new CopyOnWriteArrayList<>();
+        List<Sampler.Answer> calls = new CopyOnWriteArrayList<>();
         ActorRef<Sampler.Command> sampler = kit.spawn(Sampler.create(Fixtures.runtime(RuntimeSpec.Mode.ASYNC, 1)
-                .withPrefetch(1), mb, Sampler.Start.fresh(5), (id, out, in, solve) -> calls.add(new Call(id, out, in, solve))));
+                .withPrefetch(1), mb, Sampler.Start.fresh(5), a -> calls.add(a)));
         TestProbe<Solver.Command> solver = kit.createTestProbe(Solver.Command.class);
         TestProbe<Optimizer.Command> optimizer = kit.createTestProbe(Optimizer.Command.class);
         long before = System.nanoTime();
@@ -62,7 +59,7 @@ class SamplerTraceTest {
                 settledBefore = System.nanoTime();
                 assertEquals(1, calls.size(), "no call before the solve time is known");
             }
-            sampler.tell(new Sampler.RequestWork(0, solver.ref(), t.workId(), 1000L + i));
+            sampler.tell(new Sampler.RequestWork(0, solver.ref(), t.workId(), 1000L + i, 2000L + i, 3000L + i));
         }
         // a repeated answer of the same item (e.g. after a ping) is not traced twice
         sampler.tell(new Sampler.RequestWork(0, solver.ref(), ids.get(2), 7L));
@@ -71,11 +68,14 @@ class SamplerTraceTest {
         optimizer.expectMessageClass(Optimizer.SamplerState.class);   // every request above has been handled
         assertEquals(3, calls.size(), calls.toString());
         for (int i = 0; i < 3; i++) {
-            Call c = calls.get(i);
+            Sampler.Answer c = calls.get(i);
             assertEquals(ids.get(i), c.workId());
             assertEquals(1000L + i, c.solveNanos());
-            assertTrue(c.handedOut() >= before && c.answered() >= c.handedOut(), c.toString());
+            assertEquals(0, c.solverId());
+            assertEquals(2000L + i, c.receivedNanos(), "the solver's timestamps are passed through");
+            assertEquals(3000L + i, c.repliedNanos());
+            assertTrue(c.handedOutNanos() >= before && c.answeredNanos() >= c.handedOutNanos(), c.toString());
         }
-        assertTrue(calls.get(1).answered() < settledBefore, "answered when settled, not at the later request");
+        assertTrue(calls.get(1).answeredNanos() < settledBefore, "answered when settled, not at the later request");
     }
 }

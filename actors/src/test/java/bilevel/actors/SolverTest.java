@@ -63,6 +63,9 @@ class SolverTest {
             Optimizer.Computed first = optimizer.expectMessageClass(Optimizer.Computed.class, Duration.ofSeconds(60));
             Sampler.RequestWork more = sampler.expectMessageClass(Sampler.RequestWork.class);
             assertEquals(7, more.finished(), "asks for more work after a pulled item");
+            assertEquals(first.numericsNanos(), more.solveNanos(), "reports its solve time");
+            assertTrue(more.receivedNanos() > 0 && more.repliedNanos() - more.receivedNanos() >= more.solveNanos(),
+                    "its timestamps enclose the solve: " + more);
 
             Solver.Task tight = loose.refined(1e-6, 1e-6);
             solver.tell(new Solver.Refine(tight, optimizer.ref()));

@@ -44,11 +44,16 @@ class BenchClusterCommandTest {
             assertTrue(r.get("meanSolveMilliseconds").asDouble() > 0, r.toString());
             assertTrue(r.get("meanRoundTripMilliseconds").asDouble() >= r.get("meanSolveMilliseconds").asDouble(),
                     "a round trip contains the solve: " + r);
+            for (String part : new String[]{"meanOutboundMilliseconds", "meanSolverSideMilliseconds", "meanInboundMilliseconds",
+                    "meanSolverLostMilliseconds", "solverLostFraction"}) {
+                assertTrue(r.get(part).asDouble() >= 0, part + " (one host, one clock): " + r);
+            }
         }
         assertTrue(report.get("throughputRatio").asDouble() > 0, report.toString());
         assertTrue(report.get("wholeRunThroughputRatio").asDouble() > 0, report.toString());
         assertTrue(report.get("roundTripOverheadFraction").asDouble() >= 0, report.toString());
         assertTrue(report.get("meanRoundTripOverheadMilliseconds").asDouble() >= 0, report.toString());
+        assertTrue(report.get("solverLostFraction").asDouble() >= 0, report.toString());
         assertEquals(0.9, report.get("targetThroughputRatio").asDouble());
         assertEquals(0.02, report.get("targetRoundTripOverheadFraction").asDouble());
         assertTrue(report.get("machine").has("cores"));

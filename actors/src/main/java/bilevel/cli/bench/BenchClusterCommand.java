@@ -2,6 +2,7 @@ package bilevel.cli.bench;
 
 import bilevel.actors.ClusterNode;
 import bilevel.actors.RuntimeSpec;
+import bilevel.actors.Sampler;
 import bilevel.actors.TrainingRuntime;
 import bilevel.cli.UsageException;
 import bilevel.cli.VersionProvider;
@@ -26,12 +27,14 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -119,12 +122,22 @@ public final class BenchClusterCommand implements Callable<Integer> {
      * @param meanRoundTripMilliseconds     hand-out to answer, as the optimizer side sees it (with prefetch 2 it
      *                                      includes the wait behind the solver's previous item)
      * @param roundTripOverheadFraction     Σ(round trip − solve) / Σ solve
+     * @param meanOutboundMilliseconds      hand-out to the solver's actor starting on the item (same host clock)
+     * @param meanSolverSideMilliseconds    on the solver around the solve: start of handling to its next request,
+     *                                      minus the solve
+     * @param meanInboundMilliseconds       the solver's next request to the answer reaching the optimizer side
+     * @param meanSolverLostMilliseconds    per item, the solver's time outside its solves (its own clock): handling
+     *                                      around the solve plus the wait for the next item, first item to last
+     * @param solverLostFraction            that time summed over the items / their summed solve time: what
+     *                                      messaging costs a training at this prefetch
      */
     public record Run(String layout, int nodes, int solversPerNode, int prefetch, long hypergradients, double seconds,
                       double hypergradientsPerSecond, double steadyHypergradientsPerSecond, double numericsSeconds,
                       double millisecondsPerHypergradient, double outsideNumericsFraction, int tracedItems,
                       double meanSolveMilliseconds, double meanRoundTripMilliseconds, double meanOverheadMilliseconds,
-                      double medianOverheadMilliseconds, double roundTripOverheadFraction) {
+                      double medianOverheadMilliseconds, double roundTripOverheadFraction, double meanOutboundMilliseconds,
+                      double meanSolverSideMilliseconds, double meanInboundMilliseconds, double meanSolverLostMilliseconds,
+                      double solverLostFraction) {
     }
 
     /** The report (the JSON document). */
@@ -133,7 +146,8 @@ public final class BenchClusterCommand implements Callable<Integer> {
                          int hypergradientsPerRun, List<Run> runs, double throughputRatio, double wholeRunThroughputRatio,
                          double targetThroughputRatio, double roundTripOverheadFraction,
                          double meanRoundTripOverheadMilliseconds, double meanSolveMilliseconds,
-                         double targetRoundTripOverheadFraction) {
+                         double targetRoundTripOverheadFraction, double solverLostFraction,
+                         double meanSolverLostMilliseconds) {
     }
 
     private final List<Process> children = new ArrayList<>();
@@ -181,6 +195,8 @@ public final class BenchClusterCommand implements Callable<Integer> {
         List<Run> runs = new ArrayList<>();
         boolean ok = false;
         try (TrainingData data = BenchThroughputCommand.load(timed)) {
+            // the optimizer side's messaging path is compiled before the first timed run, as the nodes' is (--warm-up)
+            bilevel.cli.train.NodeCommand.warmUpMessaging(timed, com.typesafe.config.ConfigFactory.empty(), err);
             for (int i = 0; i < LAYOUTS.size(); i++) {
                 Layout layout = LAYOUTS.get(i);
                 err.printf(Locale.ROOT, "run %d/%d: %s (%d hypergradients, %s %s %dx%d)%n", i + 1, LAYOUTS.size(),
@@ -217,7 +233,8 @@ public final class BenchClusterCommand implements Callable<Integer> {
                 timed.regularizer().type(), timed.dtype(), timed.data().crop(), timed.problem().operator(),
                 bilevel.numerics.upper.Schedule.parse(timed.train().accuracy()).at(0), hypergradients, runs, ratio,
                 two.hypergradientsPerSecond() / one.hypergradientsPerSecond(), 0.9, strict.roundTripOverheadFraction(),
-                strict.meanOverheadMilliseconds(), strict.meanSolveMilliseconds(), 0.02);
+                strict.meanOverheadMilliseconds(), strict.meanSolveMilliseconds(), 0.02, two.solverLostFraction(),
+                two.meanSolverLostMilliseconds());
         if (json) {
             out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(report));
         } else {
@@ -244,6 +261,13 @@ public final class BenchClusterCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "round-trip overhead per work item (strict pulling): %.2f ms on a %.1f ms solve = %.2f %% "
                         + "(target < %.0f %%)%n", r.meanRoundTripOverheadMilliseconds(), r.meanSolveMilliseconds(),
                 100 * r.roundTripOverheadFraction(), 100 * r.targetRoundTripOverheadFraction());
+        Run strict = r.runs().get(r.runs().size() - 1);
+        out.printf(Locale.ROOT, "  of which: to the solver %.2f ms, on the solver around the solve %.2f ms, back %.2f ms "
+                        + "(median %.2f ms)%n", strict.meanOutboundMilliseconds(), strict.meanSolverSideMilliseconds(),
+                strict.meanInboundMilliseconds(), strict.medianOverheadMilliseconds());
+        out.printf(Locale.ROOT, "solver time lost to messaging per work item (2 nodes, default prefetch %d): %.2f ms = %.2f %% "
+                        + "of the solve (target < %.0f %%)%n", r.runs().get(1).prefetch(), r.meanSolverLostMilliseconds(),
+                100 * r.solverLostFraction(), 100 * r.targetRoundTripOverheadFraction());
     }
 
     /** One timed run: the optimizer node here, {@code layout.nodes()} solver node JVMs. */
@@ -259,7 +283,7 @@ public final class BenchClusterCommand implements Callable<Integer> {
             logFiles.add(log);
             mine.add(startNode(freePort(), seed, layout, nodeOverrides, log));
         }
-        ConcurrentLinkedQueue<long[]> trace = new ConcurrentLinkedQueue<>();
+        ConcurrentLinkedQueue<Sampler.Answer> trace = new ConcurrentLinkedQueue<>();
         CompletableFuture<Void> stop = new CompletableFuture<>();
         java.util.concurrent.atomic.AtomicReference<String> failure = new java.util.concurrent.atomic.AtomicReference<>();
         long deadline = System.nanoTime() + limit.toNanos();
@@ -291,7 +315,7 @@ public final class BenchClusterCommand implements Callable<Integer> {
                     null, List.of(seed), layout.nodes() * layout.solversPerNode(), 1 + layout.nodes(), null);
             o = ClusterNode.run(timed, rt.withPrefetch(layout.prefetch()), data, scratch.resolve(tag), settings,
                     TrainingRuntime.Options.quiet(), new ClusterNode.Extras(Duration.ZERO,
-                            (id, handedOut, answered, solve) -> trace.add(new long[]{handedOut, answered, solve}), stop));
+                            trace::add, stop));
         } finally {
             outcome.complete(null);
         }
@@ -316,16 +340,43 @@ public final class BenchClusterCommand implements Callable<Integer> {
         TrainingRuntime.Result r = o.result();
         int solvers = layout.nodes() * layout.solversPerNode();
         double wall = r.trainingSeconds();
-        List<long[]> items = new ArrayList<>(trace);
-        long[] answered = items.stream().mapToLong(x -> x[1]).sorted().toArray();
+        List<Sampler.Answer> items = new ArrayList<>(trace);
+        long[] answered = items.stream().mapToLong(Sampler.Answer::answeredNanos).sorted().toArray();
         double sumSolve = 0;
         double sumTrip = 0;
+        double sumOut = 0;
+        double sumSide = 0;
+        double sumIn = 0;
+        int split = 0;
         List<Double> overheads = new ArrayList<>();
-        for (long[] x : items) {
-            if (x[2] >= 0) {
-                sumSolve += x[2];
-                sumTrip += x[1] - x[0];
-                overheads.add((x[1] - x[0] - x[2]) / 1e6);
+        Map<Integer, List<Sampler.Answer>> bySolver = new TreeMap<>();
+        for (Sampler.Answer x : items) {
+            if (x.solveNanos() >= 0) {
+                sumSolve += x.solveNanos();
+                sumTrip += x.answeredNanos() - x.handedOutNanos();
+                overheads.add((x.answeredNanos() - x.handedOutNanos() - x.solveNanos()) / 1e6);
+                if (x.receivedNanos() > 0 && x.repliedNanos() > 0) {
+                    sumOut += x.receivedNanos() - x.handedOutNanos();
+                    sumSide += x.repliedNanos() - x.receivedNanos() - x.solveNanos();
+                    sumIn += x.answeredNanos() - x.repliedNanos();
+                    split++;
+                    bySolver.computeIfAbsent(x.solverId(), k -> new ArrayList<>()).add(x);
+                }
+            }
+        }
+        // the solvers' own view (one clock per solver): time on the solver outside the solves, from its first
+        // item to its last — handling around each solve plus the gaps in which it had no item to work on
+        double lost = 0;
+        double lostSolve = 0;
+        for (List<Sampler.Answer> one : bySolver.values()) {
+            one.sort(Comparator.comparingLong(Sampler.Answer::receivedNanos));
+            for (int i = 0; i < one.size(); i++) {
+                Sampler.Answer x = one.get(i);
+                lost += x.repliedNanos() - x.receivedNanos() - x.solveNanos();
+                lostSolve += x.solveNanos();
+                if (i > 0) {
+                    lost += Math.max(0, x.receivedNanos() - one.get(i - 1).repliedNanos());
+                }
             }
         }
         int n = overheads.size();
@@ -336,7 +387,10 @@ public final class BenchClusterCommand implements Callable<Integer> {
                 Math.max(0, 1 - r.numericsSeconds() / (solvers * wall)), items.size(),
                 n == 0 ? Double.NaN : sumSolve / n / 1e6, n == 0 ? Double.NaN : sumTrip / n / 1e6,
                 n == 0 ? Double.NaN : (sumTrip - sumSolve) / n / 1e6, median,
-                sumSolve > 0 ? (sumTrip - sumSolve) / sumSolve : Double.NaN);
+                sumSolve > 0 ? (sumTrip - sumSolve) / sumSolve : Double.NaN,
+                split == 0 ? Double.NaN : sumOut / split / 1e6, split == 0 ? Double.NaN : sumSide / split / 1e6,
+                split == 0 ? Double.NaN : sumIn / split / 1e6,
+                split == 0 ? Double.NaN : lost / split / 1e6, lostSolve > 0 ? lost / lostSolve : Double.NaN);
     }
 
     /**

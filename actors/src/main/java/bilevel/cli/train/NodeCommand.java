@@ -2,10 +2,12 @@ package bilevel.cli.train;
 
 import bilevel.actors.ClusterNode;
 import bilevel.actors.ClusterTls;
+import bilevel.actors.MessagingWarmUp;
 import bilevel.actors.RuntimeSpec;
 import bilevel.actors.TrainingRuntime;
 import bilevel.cli.UsageException;
 import bilevel.config.ExperimentConfig;
+import bilevel.numerics.train.RegularizerFactory;
 import bilevel.numerics.train.TrainingData;
 import bilevel.numerics.train.TrainingException;
 import bilevel.numerics.train.TrainingSpec;
@@ -19,12 +21,14 @@ import picocli.CommandLine.Spec;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
@@ -211,6 +215,7 @@ public final class NodeCommand implements Callable<Integer> {
             }
             if (warmUp > 0) {
                 warmUp(overrides, rt, data);
+                warmUpMessaging(ts, tlsSettings != null ? tlsSettings.akkaConfig() : ConfigFactory.empty(), quiet ? null : err);
             }
             ClusterNode.Outcome o;
             try {
@@ -231,6 +236,25 @@ public final class NodeCommand implements Callable<Integer> {
                 err.flush();
             }
             return o.exitCode();
+        }
+    }
+
+    /** Round trips of {@link MessagingWarmUp} behind {@code --warm-up}. */
+    public static final int MESSAGING_WARM_UP_ROUND_TRIPS = 2000;
+
+    /**
+     * {@code --warm-up}, second part: {@value #MESSAGING_WARM_UP_ROUND_TRIPS} round trips of θ-sized work-item
+     * messages between two throw-away actor systems, so that Artery and the serializers are compiled too.
+     */
+    public static void warmUpMessaging(TrainingSpec spec, Config transport, PrintWriter log) {
+        int n = RegularizerFactory.create(spec.regularizer().type(),
+                spec.regularizer().options()).numParams();
+        MessagingWarmUp.Result r = MessagingWarmUp.run(transport, n,
+                MESSAGING_WARM_UP_ROUND_TRIPS, Duration.ofSeconds(60));
+        if (log != null) {
+            log.printf(Locale.ROOT, "messaging warm-up: %d round trips of %d doubles in %.1f s, %.2f ms each at first, "
+                    + "%.2f ms at the end%n", r.roundTrips(), n, r.seconds(), r.firstMillis(), r.lastMillis());
+            log.flush();
         }
     }
 
