@@ -20,7 +20,8 @@ import java.time.Duration;
 /**
  * The optimizer state of a cluster run in Akka Distributed Data: the same content as a checkpoint file
  * ({@link Checkpoint}: θ, optimizer state, version, sampler position, unapplied samples, counters; never
- * warm starts, which are pixels), as JSON in an {@link LWWRegister}.
+ * warm starts, which are pixels), as CBOR (binary doubles: a third of the size of JSON text, and no number
+ * formatting on the optimizer's node for every update) in Base64 in an {@link LWWRegister}.
  *
  * <ul>
  *   <li><b>Live state</b> ({@link #liveKey}): the Optimizer writes its newest state through this actor with
@@ -57,8 +58,18 @@ public final class StateReplicator {
     record Done(long sequence, ActorRef<Optimizer.Command> replyTo, String error) implements Command {
     }
 
-    private static final ObjectMapper JSON = new ObjectMapper()
+    private static final ObjectMapper CBOR = new com.fasterxml.jackson.dataformat.cbor.databind.CBORMapper()
             .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+
+    /** The register's value of {@code checkpoint}: CBOR in Base64. */
+    static String encode(Checkpoint checkpoint) throws java.io.IOException {
+        return java.util.Base64.getEncoder().encodeToString(CBOR.writeValueAsBytes(checkpoint));
+    }
+
+    /** The checkpoint in a register's value ({@link #encode}). */
+    static Checkpoint decode(String value) throws java.io.IOException {
+        return CBOR.readValue(java.util.Base64.getDecoder().decode(value), Checkpoint.class);
+    }
 
     private StateReplicator() {
     }
@@ -76,10 +87,10 @@ public final class StateReplicator {
     /** Orders disk checkpoints by accepted updates (steps); ties go to the value already held. */
     private static final LWWRegister.Clock<String> STEPS_CLOCK = (current, json) -> steps(json);
 
-    private static long steps(String json) {
+    private static long steps(String value) {
         try {
-            return JSON.readTree(json).path("steps").asLong(0);
-        } catch (java.io.IOException e) {
+            return decode(value).steps();
+        } catch (java.io.IOException | IllegalArgumentException e) {
             return 0;
         }
     }
@@ -96,7 +107,7 @@ public final class StateReplicator {
                                            Key<LWWRegister<String>> key, Duration writeTimeout) {
         return Behaviors.setup(ctx -> Behaviors.receive(Command.class)
                 .onMessage(Write.class, w -> {
-                    String json = JSON.writeValueAsString(w.state());
+                    String json = encode(w.state());
                     akka.japi.function.Function<ActorRef<Replicator.UpdateResponse<LWWRegister<String>>>, Replicator.Command> request =
                             replyTo -> new Replicator.Update<>(key, LWWRegister.create(self, json),
                                     new Replicator.WriteMajority(writeTimeout), replyTo, r -> r.withValue(self, json));
@@ -119,7 +130,7 @@ public final class StateReplicator {
     public static void publishDisk(ActorSystem<?> system, String runId, Checkpoint checkpoint) {
         String json;
         try {
-            json = JSON.writeValueAsString(checkpoint);
+            json = encode(checkpoint);
         } catch (java.io.IOException e) {
             throw new TrainingException("cannot encode checkpoint: " + e.getMessage());
         }
@@ -146,7 +157,7 @@ public final class StateReplicator {
                 log.info("replicated optimizer state {} ({}): {}", key.id(), consistency.getClass().getSimpleName(),
                         r.getClass().getSimpleName());
                 if (r instanceof Replicator.GetSuccess<LWWRegister<String>> ok) {
-                    return JSON.readValue(ok.get(key).getValue(), Checkpoint.class);
+                    return decode(ok.get(key).getValue());
                 }
                 if (r instanceof Replicator.NotFound) {
                     return null;

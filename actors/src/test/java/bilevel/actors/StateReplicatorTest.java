@@ -13,7 +13,6 @@ import akka.cluster.ddata.typed.javadsl.DistributedData;
 import akka.cluster.ddata.typed.javadsl.Replicator;
 import akka.cluster.typed.Cluster;
 import akka.cluster.typed.Join;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.typesafe.config.ConfigFactory;
 import org.junit.jupiter.api.Test;
 
@@ -54,10 +53,12 @@ class StateReplicatorTest {
             Replicator.Update<LWWRegister<String>> update = replicator.expectMessageClass(Replicator.Update.class);
             assertEquals(key, update.key());
             assertTrue(update.writeConsistency() instanceof Replicator.WriteMajority);
-            // what is written is the checkpoint, as JSON
-            String json = update.modify().apply(scala.Option.empty()).getValue();
-            assertEquals(c, new ObjectMapper().disable(com.fasterxml.jackson.databind.DeserializationFeature
-                    .FAIL_ON_UNKNOWN_PROPERTIES).readValue(json, Checkpoint.class));
+            // what is written is the checkpoint, as CBOR in Base64
+            String value = update.modify().apply(scala.Option.empty()).getValue();
+            assertEquals(c, new com.fasterxml.jackson.dataformat.cbor.databind.CBORMapper().disable(
+                    com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+                    .readValue(java.util.Base64.getDecoder().decode(value), Checkpoint.class));
+            assertEquals(c, StateReplicator.decode(value));
             optimizer.expectNoMessage(Duration.ofMillis(100));
             update.replyTo().tell(new Replicator.UpdateSuccess<>(key));
             assertEquals(new Optimizer.Replicated(11, null), optimizer.expectMessageClass(Optimizer.Replicated.class));
