@@ -33,8 +33,9 @@ public final class MessagingWarmUp {
      * @param seconds        wall time of the exchanges
      * @param firstMillis    mean round trip of the first tenth
      * @param lastMillis     mean round trip of the last tenth
+     * @param idleMillis     median round trip after an idle pause (the probes after the warm-up; NaN: none)
      */
-    public record Result(int roundTrips, double seconds, double firstMillis, double lastMillis) {
+    public record Result(int roundTrips, double seconds, double firstMillis, double lastMillis, double idleMillis) {
     }
 
     private MessagingWarmUp() {
@@ -50,6 +51,16 @@ public final class MessagingWarmUp {
      * @param timeout     give up after this long (the result then counts what completed)
      */
     public static Result run(Config transport, int thetaLength, int roundTrips, Duration timeout) {
+        return run(transport, thetaLength, roundTrips, 0, Duration.ZERO, timeout);
+    }
+
+    /**
+     * Runs the exchange, then {@code idleProbes} more round trips each after {@code idlePause} without
+     * messages — what one work item's messages cost when a solve keeps the path idle in between (threads
+     * parked at every hop), with no runtime logic in the way: the floor of {@code bench cluster}'s round trip.
+     */
+    public static Result run(Config transport, int thetaLength, int roundTrips, int idleProbes, Duration idlePause,
+                             Duration timeout) {
         if (thetaLength < 1 || roundTrips < 1) {
             throw new IllegalArgumentException("thetaLength and roundTrips must be positive: " + thetaLength + ", " + roundTrips);
         }
@@ -109,10 +120,26 @@ public final class MessagingWarmUp {
                 done++;
             }
             double seconds = (System.nanoTime() - start) / 1e9;
-            return new Result(done, seconds, first / tenth, done == roundTrips ? last / tenth : Double.NaN);
+            double[] idle = new double[done == roundTrips ? idleProbes : 0];
+            for (int j = 0; j < idle.length; j++) {
+                Thread.sleep(idlePause.toMillis());
+                long t0 = System.nanoTime();
+                int i = roundTrips + j;
+                remoteSolver.tell(new Solver.Compute(new Solver.Task(i, 0, 0, i % 64, i % 8, 0, 0, i, i, 0, 1, theta, i,
+                        1e-3, 1e-3), remoteOptimizer));
+                if (!answers.tryAcquire(2, Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+                    idle = java.util.Arrays.copyOf(idle, j);
+                    break;
+                }
+                idle[j] = (System.nanoTime() - t0) / 1e6;
+            }
+            java.util.Arrays.sort(idle);
+            double idleMedian = idle.length == 0 ? Double.NaN : idle.length % 2 == 1 ? idle[idle.length / 2]
+                    : 0.5 * (idle[idle.length / 2 - 1] + idle[idle.length / 2]);
+            return new Result(done, seconds, first / tenth, done == roundTrips ? last / tenth : Double.NaN, idleMedian);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            return new Result(0, 0, Double.NaN, Double.NaN);
+            return new Result(0, 0, Double.NaN, Double.NaN, Double.NaN);
         } finally {
             terminate(a);
             if (b != null) {

@@ -17,8 +17,17 @@ class MessagingWarmUpTest {
         MessagingWarmUp.Result r = MessagingWarmUp.run(ConfigFactory.empty(), 2401, 40, Duration.ofSeconds(60));
         assertEquals(40, r.roundTrips(), r.toString());
         assertTrue(r.seconds() > 0 && r.firstMillis() > 0 && r.lastMillis() > 0, r.toString());
+        assertTrue(Double.isNaN(r.idleMillis()), "no idle probes asked for: " + r);
         // the throw-away systems are gone: a second warm-up starts two new ones (same names) without a clash
         assertEquals(5, MessagingWarmUp.run(ConfigFactory.empty(), 3, 5, Duration.ofSeconds(60)).roundTrips());
+    }
+
+    @Test
+    void idleProbesFollowTheWarmUp() {
+        MessagingWarmUp.Result r = MessagingWarmUp.run(ConfigFactory.empty(), 16, 10, 3, Duration.ofMillis(20),
+                Duration.ofSeconds(60));
+        assertEquals(10, r.roundTrips());
+        assertTrue(r.idleMillis() > 0, r.toString());
     }
 
     @Test

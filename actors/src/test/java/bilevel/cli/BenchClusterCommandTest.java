@@ -54,6 +54,7 @@ class BenchClusterCommandTest {
         assertTrue(report.get("roundTripOverheadFraction").asDouble() >= 0, report.toString());
         assertTrue(report.get("meanRoundTripOverheadMilliseconds").asDouble() >= 0, report.toString());
         assertTrue(report.get("solverLostFraction").asDouble() >= 0, report.toString());
+        assertTrue(report.get("messagingFloorMilliseconds").asDouble() > 0, report.toString());
         assertEquals(0.9, report.get("targetThroughputRatio").asDouble());
         assertEquals(0.02, report.get("targetRoundTripOverheadFraction").asDouble());
         assertTrue(report.get("machine").has("cores"));

@@ -110,6 +110,9 @@ public final class BenchClusterCommand implements Callable<Integer> {
      */
     static final int WARM_UP_HYPERGRADIENTS = 16;
 
+    /** Round trips after 100 ms idle that measure the messaging floor (plain Artery, no runtime logic). */
+    static final int FLOOR_PROBES = 25;
+
     /** One layout of solver nodes. */
     record Layout(String name, int nodes, int solversPerNode, int prefetch) {
     }
@@ -154,7 +157,7 @@ public final class BenchClusterCommand implements Callable<Integer> {
                          double targetThroughputRatio, double roundTripOverheadFraction,
                          double meanRoundTripOverheadMilliseconds, double meanSolveMilliseconds,
                          double targetRoundTripOverheadFraction, double solverLostFraction,
-                         double meanSolverLostMilliseconds) {
+                         double meanSolverLostMilliseconds, double messagingFloorMilliseconds) {
     }
 
     private final List<Process> children = new ArrayList<>();
@@ -200,10 +203,12 @@ public final class BenchClusterCommand implements Callable<Integer> {
         }, "bench-cluster-children");
         Runtime.getRuntime().addShutdownHook(hook);
         List<Run> runs = new ArrayList<>();
+        double floor = Double.NaN;
         boolean ok = false;
         try (TrainingData data = BenchThroughputCommand.load(timed)) {
             // the optimizer side's messaging path is compiled before the first timed run, as the nodes' is (--warm-up)
-            bilevel.cli.train.NodeCommand.warmUpMessaging(timed, com.typesafe.config.ConfigFactory.empty(), err);
+            floor = bilevel.cli.train.NodeCommand.warmUpMessaging(timed, com.typesafe.config.ConfigFactory.empty(),
+                    FLOOR_PROBES, err).idleMillis();
             for (int i = 0; i < LAYOUTS.size(); i++) {
                 Layout layout = LAYOUTS.get(i);
                 err.printf(Locale.ROOT, "run %d/%d: %s (%d hypergradients, %s %s %dx%d)%n", i + 1, LAYOUTS.size(),
@@ -241,7 +246,7 @@ public final class BenchClusterCommand implements Callable<Integer> {
                 bilevel.numerics.upper.Schedule.parse(timed.train().accuracy()).at(0), hypergradients, runs, ratio,
                 two.hypergradientsPerSecond() / one.hypergradientsPerSecond(), 0.9, strict.roundTripOverheadFraction(),
                 strict.meanOverheadMilliseconds(), strict.meanSolveMilliseconds(), 0.02, two.solverLostFraction(),
-                two.meanSolverLostMilliseconds());
+                two.meanSolverLostMilliseconds(), floor);
         if (json) {
             out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(report));
         } else {
@@ -272,6 +277,8 @@ public final class BenchClusterCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "  of which: to the solver %.2f ms, on the solver around the solve %.2f ms, back %.2f ms "
                         + "(median %.2f ms)%n", strict.meanOutboundMilliseconds(), strict.meanSolverSideMilliseconds(),
                 strict.meanInboundMilliseconds(), strict.medianOverheadMilliseconds());
+        out.printf(Locale.ROOT, "  messaging floor: %.2f ms per round trip of the same messages between two idle actor systems "
+                + "(no runtime logic; median after 100 ms pauses)%n", r.messagingFloorMilliseconds());
         out.printf(Locale.ROOT, "solver time lost to messaging per work item (2 nodes, default prefetch %d): %.2f ms = %.2f %% "
                         + "of the solve (target < %.0f %%)%n", r.runs().get(1).prefetch(), r.meanSolverLostMilliseconds(),
                 100 * r.solverLostFraction(), 100 * r.targetRoundTripOverheadFraction());

@@ -246,16 +246,26 @@ public final class NodeCommand implements Callable<Integer> {
      * {@code --warm-up}, second part: {@value #MESSAGING_WARM_UP_ROUND_TRIPS} round trips of θ-sized work-item
      * messages between two throw-away actor systems, so that Artery and the serializers are compiled too.
      */
-    public static void warmUpMessaging(TrainingSpec spec, Config transport, PrintWriter log) {
+    public static MessagingWarmUp.Result warmUpMessaging(TrainingSpec spec, Config transport, PrintWriter log) {
+        return warmUpMessaging(spec, transport, 0, log);
+    }
+
+    /** As above, then {@code idleProbes} round trips after 100 ms without messages each ({@link MessagingWarmUp}). */
+    public static MessagingWarmUp.Result warmUpMessaging(TrainingSpec spec, Config transport, int idleProbes, PrintWriter log) {
         int n = RegularizerFactory.create(spec.regularizer().type(),
                 spec.regularizer().options()).numParams();
         MessagingWarmUp.Result r = MessagingWarmUp.run(transport, n,
-                MESSAGING_WARM_UP_ROUND_TRIPS, Duration.ofSeconds(60));
+                MESSAGING_WARM_UP_ROUND_TRIPS, idleProbes, Duration.ofMillis(100), Duration.ofSeconds(90));
         if (log != null) {
             log.printf(Locale.ROOT, "messaging warm-up: %d round trips of %d doubles in %.1f s, %.2f ms each at first, "
                     + "%.2f ms at the end%n", r.roundTrips(), n, r.seconds(), r.firstMillis(), r.lastMillis());
+            if (idleProbes > 0) {
+                log.printf(Locale.ROOT, "messaging floor: %.2f ms per round trip after 100 ms idle (median of %d)%n",
+                        r.idleMillis(), idleProbes);
+            }
             log.flush();
         }
+        return r;
     }
 
     /** {@code --warm-up N}: N cold hypergradients of this node's data on its solvers, in a throw-away local run. */
