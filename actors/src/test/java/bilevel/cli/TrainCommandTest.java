@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -65,6 +66,34 @@ class TrainCommandTest {
                 "--set", "seed=4", "--out", run.toString(), "--quiet"), "cannot be continued with this experiment");
         assertUsageError(Cli.run("node", "--config", tinyConfig().toString(), "--set", "runtime.mode=async",
                 "--min-solvers", "-1", "--out", dir.resolve("c").toString()), "--min-solvers");
+    }
+
+    @Test
+    void aRunContinuesWithANewScheduleKeepingItsState() throws IOException {
+        Path run = dir.resolve("reschedule");
+        Cli.Run train = Cli.run("train", "--config", tinyConfig().toString(), "--out", run.toString(),
+                "--set", "train.max-steps=4", "--quiet");
+        assertEquals(Main.EXIT_OK, train.code(), train.err());
+        List<String> before = Files.readAllLines(run.resolve("metrics.jsonl"));
+        assertEquals(4, before.size());
+
+        assertUsageError(Cli.run("resume", run.toString(), "--set", "regularizer.type=foe"), "cannot change when a run continues");
+        assertUsageError(Cli.run("resume", run.toString(), "--set", "train.step=sometimes:1"), "step");
+
+        Cli.Run resume = Cli.run("resume", run.toString(), "--set", "train.max-steps=7", "--set",
+                "bilevel.train.step=constant:0.0123", "--quiet");
+        assertEquals(Main.EXIT_OK, resume.code(), resume.err());
+        List<String> after = Files.readAllLines(run.resolve("metrics.jsonl"));
+        assertEquals(7, after.size());
+        assertEquals(before, after.subList(0, 4), "the steps before the change are kept as they were");
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        for (int k = 4; k < 7; k++) {
+            com.fasterxml.jackson.databind.JsonNode line = json.readTree(after.get(k));
+            assertEquals(k, line.get("step").asInt());
+            assertEquals(0.0123, line.get("alpha").asDouble(), 0.0, "the new schedule from step 4 on: " + line);
+        }
+        String conf = Files.readString(run.resolve("config.conf"));
+        assertTrue(conf.contains("constant:0.0123") && conf.contains("max-steps=7"), "written to config.conf");
     }
 
     @Test

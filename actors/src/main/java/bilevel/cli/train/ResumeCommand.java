@@ -50,6 +50,28 @@ public final class ResumeCommand implements Callable<Integer> {
     @Option(names = "--budget", paramLabel = "COMPUTATIONS", description = "Overrides bilevel.train.budget (e.g. to extend a finished run).")
     Long budget;
 
+    /** Keys under {@code bilevel} that may change when a run continues (the run stays the same run). */
+    static final java.util.List<String> CHANGEABLE = java.util.List.of("train.step", "train.accuracy",
+            "train.cg-tolerance", "train.budget", "train.max-steps", "train.validate-every",
+            "train.validation-accuracy", "train.max-lower-iterations", "train.max-cg-iterations",
+            "runtime.solvers", "runtime.checkpoint-every");
+
+    @Option(names = "--set", paramLabel = "KEY=VALUE", description = {
+            "Changes a setting for the rest of the run (repeatable; written to DIR/config.conf), e.g. "
+                    + "--set train.step=poly:0.016:0.5 to continue with a decaying step: schedules are evaluated at the "
+                    + "run's own step k, and θ, the optimizer state (Adam's moments) and the sampler position are kept.",
+            "Allowed keys: ${COMPLETION-CANDIDATES}; anything else (data, regularizer, problem, method, seed) "
+                    + "would make it a different run: start one with 'bilevel train --set regularizer.init-model=...'."},
+            completionCandidates = Changeable.class)
+    Map<String, String> set = new LinkedHashMap<>();
+
+    /** Lists {@link #CHANGEABLE} in the help. */
+    static final class Changeable extends java.util.ArrayList<String> {
+        Changeable() {
+            super(CHANGEABLE);
+        }
+    }
+
     @Option(names = "--quiet", description = "Print only the summary.")
     boolean quiet;
 
@@ -68,6 +90,14 @@ public final class ResumeCommand implements Callable<Integer> {
                 throw new UsageException("--solvers must be at least 1, got " + solvers);
             }
             overrides.put("runtime.solvers", Integer.toString(solvers));
+        }
+        for (Map.Entry<String, String> e : set.entrySet()) {
+            String key = e.getKey().startsWith("bilevel.") ? e.getKey().substring("bilevel.".length()) : e.getKey();
+            if (!CHANGEABLE.contains(key)) {
+                throw new UsageException("--set " + e.getKey() + ": cannot change when a run continues (allowed: "
+                        + String.join(", ", CHANGEABLE) + ")");
+            }
+            overrides.put(key, e.getValue());
         }
         if (budget != null) {
             overrides.put("train.budget", Long.toString(budget));
