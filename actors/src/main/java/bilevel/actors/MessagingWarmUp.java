@@ -20,8 +20,9 @@ import java.util.concurrent.TimeUnit;
  * with a hypergradient of the same length and {@link Sampler.RequestWork} back — then stop.
  *
  * <p>Why: a fresh JVM runs Artery's streams, TCP framing and the Jackson CBOR (de)serializers in the
- * interpreter; on the development machine a round trip of these messages took ≈ 5 ms for the first
- * hundred exchanges and ≈ 0.5 ms after ≈ 2000. A days-long training is in the warm state after its first
+ * interpreter; on the development machine a round trip of these messages took ≈ 4.4 ms for the first
+ * 200 exchanges and 0.6–1.1 ms for the last 200 of 2000 (the {@code messaging warm-up:} line of
+ * {@code bench cluster}). A days-long training is in the warm state after its first
  * minutes; {@code bench cluster} measures that state, so its solver nodes ({@code bilevel node --warm-up})
  * and its optimizer side run this first, as they already compute untimed hypergradients to warm the
  * numerics. Nothing here touches the node's own actor system or the cluster.

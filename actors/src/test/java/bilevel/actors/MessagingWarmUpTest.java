@@ -16,6 +16,7 @@ class MessagingWarmUpTest {
     void everyRoundTripCompletesOverArteryAndTheSystemsStop() {
         MessagingWarmUp.Result r = MessagingWarmUp.run(ConfigFactory.empty(), 2401, 40, Duration.ofSeconds(60));
         assertEquals(40, r.roundTrips(), r.toString());
+        // the timings are reported (present and positive); how fast they are is bench cluster's business
         assertTrue(r.seconds() > 0 && r.firstMillis() > 0 && r.lastMillis() > 0, r.toString());
         assertTrue(Double.isNaN(r.idleMillis()), "no idle probes asked for: " + r);
         // the throw-away systems are gone: a second warm-up starts two new ones (same names) without a clash
