@@ -464,6 +464,50 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
         return project(theta);
     }
 
+    /**
+     * Embeds a smaller FoE (K' ≤ K filters of size s' ≤ s, s − s' even; any potential, ν shared) into this one:
+     * every filter of {@code from} is zero-padded to s×s around its centre, which leaves every response
+     * k ⋆ x unchanged (same-size correlation with zero extension, centre p = (s − 1)/2), and keeps its weight
+     * α_k; β (log ν) is copied. With K' = K the embedded model is the same regularizer as {@code from}
+     * (value, gradient and Hessian), only with more parameters. Filters K'…K−1 are this family's
+     * initial filters for {@code seed} (see {@link #initialTheta}) with the smallest weight of the copied ones,
+     * so with K' < K the regularizer changes by that much. Empty for another family or a larger model. The copied
+     * entries are copied bit for bit, so {@code theta} must be feasible for {@code from} (its filters zero-mean).
+     */
+    @Override
+    public java.util.Optional<double[]> embed(Regularizer from, double[] theta, long seed) {
+        if (!(from instanceof FieldsOfExperts small) || small.filters > filters || small.size > size
+                || (size - small.size) % 2 != 0) {
+            return java.util.Optional.empty();
+        }
+        if (theta.length != small.numParams()) {
+            throw new IllegalArgumentException("expected " + small.numParams() + " parameters, got " + theta.length);
+        }
+        double[] out = initialTheta(seed);
+        int s = size;
+        int t = small.size;
+        int pad = (s - t) / 2;
+        double minLogWeight = Double.POSITIVE_INFINITY;
+        for (int k = 0; k < small.filters; k++) {
+            for (int a = 0; a < s; a++) {
+                for (int b = 0; b < s; b++) {
+                    int sa = a - pad;
+                    int sb = b - pad;
+                    out[(k * s + a) * s + b] = sa >= 0 && sa < t && sb >= 0 && sb < t ? theta[(k * t + sa) * t + sb] : 0.0;
+                }
+            }
+            double logWeight = theta[small.filterEntries() + k];
+            out[filterEntries() + k] = logWeight;
+            minLogWeight = Math.min(minLogWeight, logWeight);
+        }
+        for (int k = small.filters; k < filters; k++) {
+            out[filterEntries() + k] = minLogWeight;
+        }
+        // a zero-mean filter padded with zeros is zero mean: copied as is (bit for bit), only β is clamped
+        out[numParams() - 1] = Math.min(LOG_NU_MAX, Math.max(LOG_NU_MIN, theta[small.numParams() - 1]));
+        return java.util.Optional.of(out);
+    }
+
     @Override
     public double[] project(double[] theta) {
         if (theta.length != numParams()) {

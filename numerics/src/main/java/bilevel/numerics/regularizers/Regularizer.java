@@ -32,6 +32,20 @@ public interface Regularizer {
     double[] project(double[] theta);
 
     /**
+     * Warm start from a smaller member of the same family: θ of this regularizer that contains the model
+     * {@code (from, theta)} (for example smaller filters zero-padded, fewer filters), so that a training can
+     * continue from a trained model with more capacity. Empty when this family cannot hold {@code from}.
+     * {@code theta} is not modified; the result is feasible.
+     *
+     * @param from  the smaller regularizer (its type and structure)
+     * @param theta parameters of {@code from} (length {@code from.numParams()})
+     * @param seed  seed for any parameters that {@code from} does not have
+     */
+    default java.util.Optional<double[]> embed(Regularizer from, double[] theta, long seed) {
+        return java.util.Optional.empty();
+    }
+
+    /**
      * Floating-point operations of one {@link Instance#gradient} on an H×W image (multiply and add
      * counted separately), for benchmark reports; NaN when not modelled.
      */

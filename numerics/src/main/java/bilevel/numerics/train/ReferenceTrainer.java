@@ -83,11 +83,21 @@ public final class ReferenceTrainer {
         String init = spec.regularizer().initModel();
         if (init != null && !init.isBlank()) {
             ModelFile m = ModelFile.read(Path.of(init));
-            if (!m.type().equals(reg.type()) || m.theta().length != reg.numParams()) {
-                throw new TrainingException("init-model " + init + " is a '" + m.type() + "' model with "
-                        + m.theta().length + " parameters; this run trains '" + reg.type() + "' with " + reg.numParams());
+            if (m.type().equals(reg.type()) && m.theta().length == reg.numParams()) {
+                return reg.project(m.theta());
             }
-            return reg.project(m.theta());
+            if (m.type().equals(reg.type())) {
+                Regularizer from = RegularizerFactory.create(m.type(), m.options());
+                if (from.numParams() == m.theta().length) {
+                    java.util.Optional<double[]> grown = reg.embed(from, m.theta(), spec.seed());
+                    if (grown.isPresent()) {
+                        return grown.get();
+                    }
+                }
+            }
+            throw new TrainingException("init-model " + init + " is a '" + m.type() + "' model " + m.options() + " with "
+                    + m.theta().length + " parameters; this run trains '" + reg.type() + "' "
+                    + spec.regularizer().options() + " with " + reg.numParams() + " and cannot start from it");
         }
         return reg.project(reg.initialTheta(spec.seed()));
     }

@@ -119,6 +119,64 @@ class FieldsOfExpertsTest extends RegularizerContract {
     }
 
     @Test
+    void embeddingInLargerFiltersIsTheSameRegularizer() {
+        // 3 filters 3×3 zero-padded to 7×7: value, gradient and Hessian-vector product unchanged (exact zeros in
+        // the border of every filter), the mixed adjoint's weight and ν entries unchanged
+        Random random = new Random(31);
+        FieldsOfExperts small = new FieldsOfExperts(3, 3, FieldsOfExperts.Potential.LOGCOSH);
+        FieldsOfExperts large = new FieldsOfExperts(3, 7, FieldsOfExperts.Potential.LOGCOSH);
+        double[] theta = perturbedTheta(small, random);
+        double[] grown = large.embed(small, theta, 5).orElseThrow();
+        assertEquals(large.numParams(), grown.length);
+        assertArrayEquals(large.project(grown), grown, 1e-15);
+        INDArray x = uniform(random, 0, 1, 12, 11);
+        INDArray v = gaussian(random, 12, 11);
+        try (Regularizer.Instance r = small.bind(theta, DataType.DOUBLE);
+             Regularizer.Instance g = large.bind(grown, DataType.DOUBLE)) {
+            assertEquals(r.value(x), g.value(x), 1e-12 * Math.abs(r.value(x)));
+            INDArray a = Nd4j.create(DataType.DOUBLE, 12, 11);
+            INDArray b = Nd4j.create(DataType.DOUBLE, 12, 11);
+            r.gradient(x, a);
+            g.gradient(x, b);
+            assertEquals(0.0, norm(a.sub(b)), 1e-12 * norm(a));
+            r.hessianVector(x, v, a);
+            g.hessianVector(x, v, b);
+            assertEquals(0.0, norm(a.sub(b)), 1e-12 * norm(a));
+            double[] ms = r.mixedAdjoint(x, v);
+            double[] ml = g.mixedAdjoint(x, v);
+            for (int k = 0; k < 3; k++) {
+                assertEquals(ms[27 + k], ml[147 + k], 1e-12 * Math.abs(ms[27 + k]), "weight " + k);
+                // the centre tap of each filter has the same derivative
+                assertEquals(ms[k * 9 + 4], ml[k * 49 + 24], 1e-10 * (1 + Math.abs(ms[k * 9 + 4])), "centre " + k);
+            }
+            assertEquals(ms[30], ml[150], 1e-12 * Math.abs(ms[30]), "log nu");
+        }
+    }
+
+    @Test
+    void embeddingWithMoreFiltersAddsSeededFiltersAtTheSmallestWeight() {
+        FieldsOfExperts small = new FieldsOfExperts(2, 3);
+        FieldsOfExperts large = new FieldsOfExperts(4, 5);
+        double[] theta = perturbedTheta(small, new Random(32));
+        double[] grown = large.embed(small, theta, 9).orElseThrow();
+        double[] init = large.initialTheta(9);
+        for (int j = 2 * 25; j < 4 * 25; j++) {
+            assertEquals(init[j], grown[j], 0.0, "new filter entry " + j);
+        }
+        double minWeight = Math.min(theta[18], theta[19]);
+        assertEquals(theta[18], grown[100], 0.0);
+        assertEquals(theta[19], grown[101], 0.0);
+        assertEquals(minWeight, grown[102], 0.0);
+        assertEquals(minWeight, grown[103], 0.0);
+        assertEquals(theta[20], grown[104], 0.0);
+        assertEquals(theta[4], grown[12], 0.0, "centre of filter 0");
+        // no embedding into smaller or even-offset structures, nor from another family
+        assertTrue(small.embed(large, grown, 1).isEmpty());
+        assertTrue(new FieldsOfExperts(2, 5).embed(new FieldsOfExperts(2, 5), new double[53], 1).isPresent());
+        assertTrue(new FieldsOfExperts(4, 5).embed(new TotalVariation(), new double[1], 1).isEmpty());
+    }
+
+    @Test
     void constantImagesAwayFromTheBorderCostNothing() {
         // zero-mean filters: an image that is constant on a region larger than the filter support gives
         // zero responses there, so R(x) only sees the border ring of width p
