@@ -63,7 +63,7 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
      * whose computation took {@code solveNanos} on the solver (−1: unknown).
      */
     public record RequestWork(int solverId, ActorRef<Solver.Command> solver, long finished, long solveNanos,
-                              long receivedNanos, long repliedNanos) implements Command {
+                              long receivedNanos, long repliedNanos, boolean wantsDirect) implements Command {
         /** A request without a solve time (a solver's first request, or one after a ping). */
         public RequestWork(int solverId, ActorRef<Solver.Command> solver, long finished) {
             this(solverId, solver, finished, -1);
@@ -72,6 +72,21 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
         /** A request without the solver's timestamps. */
         public RequestWork(int solverId, ActorRef<Solver.Command> solver, long finished, long solveNanos) {
             this(solverId, solver, finished, solveNanos, -1, -1);
+        }
+
+        /** A request that does not ask for the Sampler's own address. */
+        public RequestWork(int solverId, ActorRef<Solver.Command> solver, long finished, long solveNanos,
+                           long receivedNanos, long repliedNanos) {
+            this(solverId, solver, finished, solveNanos, receivedNanos, repliedNanos, false);
+        }
+
+        /**
+         * A solver's hello (its first request, or one after a {@link Solver.Ping}) that asks the Sampler to answer
+         * with {@link Solver.WorkFrom} — in a cluster it arrives through the singleton proxy, and later requests
+         * can then skip the proxy's two hops.
+         */
+        public static RequestWork hello(int solverId, ActorRef<Solver.Command> solver) {
+            return new RequestWork(solverId, solver, -1, -1, -1, -1, true);
         }
     }
 
@@ -394,6 +409,9 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
     // ---------------------------------------------------------------- handlers
 
     private Behavior<Command> onRequestWork(RequestWork m) {
+        if (m.wantsDirect()) {
+            m.solver().tell(new Solver.WorkFrom(getContext().getSelf()));   // before any item (same sender: ordered)
+        }
         if (!solvers.containsKey(m.solverId())) {
             getContext().watchWith(m.solver(), new SolverStopped(m.solverId()));
         }

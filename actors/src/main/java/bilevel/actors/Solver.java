@@ -34,7 +34,7 @@ import java.util.function.IntPredicate;
 public final class Solver extends AbstractBehavior<Solver.Command> {
 
     /** Messages a solver understands. */
-    public sealed interface Command extends CborSerializable permits Compute, Refine, Validate, SaveWarmStarts, Ping {
+    public sealed interface Command extends CborSerializable permits Compute, Refine, Validate, SaveWarmStarts, Ping, WorkFrom {
     }
 
     /**
@@ -135,6 +135,15 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
     public record Ping() implements Command {
     }
 
+    /**
+     * The Sampler that hands out this solver's work, in answer to its hello: the solver sends its next requests
+     * straight to it instead of through the reference it was created with (in a cluster the singleton proxy,
+     * which forwards through the singleton's coordinator: two more actor hops per request). A {@link Ping}
+     * (sent by a new singleton after a fail-over) switches back to that reference.
+     */
+    public record WorkFrom(ActorRef<Sampler.Command> sampler) implements Command {
+    }
+
     /** Test hook: called before every computation; may throw to simulate a failing solver. */
     @FunctionalInterface
     public interface Faults {
@@ -185,7 +194,10 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
     private final int id;
     private final int reportId;
     private final SolverEnvironment env;
-    private final ActorRef<Sampler.Command> sampler;
+    /** Where the first request and those after a {@link Ping} go (in a cluster: the singleton proxy). */
+    private final ActorRef<Sampler.Command> hello;
+    /** Where requests go: the Sampler's own reference once it sent {@link WorkFrom}, else {@link #hello}. */
+    private ActorRef<Sampler.Command> sampler;
     private final Faults faults;
     private final Regularizer family;
     private final CropPlan plan;
@@ -202,6 +214,7 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
         this.id = id;
         this.reportId = reportId;
         this.env = env;
+        this.hello = sampler;
         this.sampler = sampler;
         this.faults = faults;
         this.family = env.newRegularizer();
@@ -215,7 +228,7 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
             }
             context.getLog().debug("solver {} loaded {} warm starts", id, loaded);
         }
-        sampler.tell(new Sampler.RequestWork(reportId, context.getSelf(), -1));
+        sampler.tell(Sampler.RequestWork.hello(reportId, context.getSelf()));
     }
 
     private IntPredicate mine() {
@@ -230,13 +243,22 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
                 .onMessage(Refine.class, this::onRefine)
                 .onMessage(Validate.class, this::onValidate)
                 .onMessage(SaveWarmStarts.class, this::onSaveWarmStarts)
-                .onMessage(Ping.class, m -> {
-                    sampler.tell(new Sampler.RequestWork(reportId, getContext().getSelf(), -1));
-                    return this;
-                })
+                .onMessage(Ping.class, this::onPing)
+                .onMessage(WorkFrom.class, this::onWorkFrom)
                 .onSignal(PreRestart.class, this::onPreRestart)
                 .onSignal(PostStop.class, this::onPostStop)
                 .build();
+    }
+
+    private Behavior<Command> onPing(Ping m) {
+        sampler = hello;
+        hello.tell(Sampler.RequestWork.hello(reportId, getContext().getSelf()));
+        return this;
+    }
+
+    private Behavior<Command> onWorkFrom(WorkFrom m) {
+        sampler = m.sampler();
+        return this;
     }
 
     private Behavior<Command> onCompute(Compute m) {

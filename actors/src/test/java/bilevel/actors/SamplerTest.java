@@ -114,6 +114,21 @@ class SamplerTest {
     }
 
     @Test
+    void aHelloIsAnsweredWithTheSamplersOwnReferenceBeforeAnyItem() {
+        RuntimeSpec rt = Fixtures.runtime(RuntimeSpec.Mode.ASYNC, 1).withPrefetch(1);
+        ActorRef<Sampler.Command> sampler = kit.spawn(Sampler.create(rt, minibatches(), Sampler.Start.fresh(5)));
+        TestProbe<Solver.Command> p0 = kit.createTestProbe(Solver.Command.class);
+        TestProbe<Optimizer.Command> optimizer = kit.createTestProbe(Optimizer.Command.class);
+        sampler.tell(new Sampler.UpdateTheta(0, THETA, 0, 1e-2, 1e-2, optimizer.ref()));
+        sampler.tell(Sampler.RequestWork.hello(0, p0.ref()));
+        assertEquals(new Solver.WorkFrom(sampler), p0.receiveMessage(Duration.ofSeconds(3)));
+        Solver.Task a = ((Solver.Compute) p0.receiveMessage(Duration.ofSeconds(3))).task();
+        // ordinary requests are not answered with the reference
+        sampler.tell(new Sampler.RequestWork(0, p0.ref(), a.workId()));
+        assertTrue(p0.receiveMessage(Duration.ofSeconds(3)) instanceof Solver.Compute);
+    }
+
+    @Test
     void prefetchKeepsTheNextItemWaitingAtTheSolver() {
         RuntimeSpec rt = Fixtures.runtime(RuntimeSpec.Mode.ASYNC, 1).withPrefetch(2);
         ActorRef<Sampler.Command> sampler = kit.spawn(Sampler.create(rt, minibatches(), Sampler.Start.fresh(5)));

@@ -84,4 +84,35 @@ class SolverTest {
             kit.stop(cold);
         }
     }
+
+    @Test
+    void requestsGoStraightToTheSamplerThatAnsweredTheHelloUntilAPing() {
+        Regularizer reg = RegularizerFactory.create("tv", Map.of());
+        double[] theta = reg.project(reg.initialTheta(4));
+        try (SolverEnvironment env = new SolverEnvironment(data, spec, DataType.DOUBLE, 1)) {
+            TestProbe<Sampler.Command> proxy = kit.createTestProbe(Sampler.Command.class);
+            TestProbe<Sampler.Command> direct = kit.createTestProbe(Sampler.Command.class);
+            TestProbe<Optimizer.Command> optimizer = kit.createTestProbe(Optimizer.Command.class);
+            ActorRef<Solver.Command> solver = kit.spawn(Solver.create(0, env, proxy.ref(), Solver.WarmStarts.none(),
+                    Solver.Faults.NONE), "solver-direct", DispatcherSelector.fromConfig("bilevel-solver-dispatcher"));
+            Sampler.RequestWork hello = proxy.expectMessageClass(Sampler.RequestWork.class);
+            assertTrue(hello.wantsDirect() && hello.finished() == -1, hello.toString());
+            solver.tell(new Solver.WorkFrom(direct.ref()));
+            solver.tell(new Solver.Compute(task(3, 2, theta, 1e-1), optimizer.ref()));
+            optimizer.expectMessageClass(Optimizer.Computed.class, Duration.ofSeconds(60));
+            Sampler.RequestWork next = direct.expectMessageClass(Sampler.RequestWork.class);
+            assertEquals(3, next.finished());
+            assertTrue(!next.wantsDirect());
+            proxy.expectNoMessage(Duration.ofMillis(100));
+            // a new singleton pings: back to the proxy, with a new hello
+            solver.tell(new Solver.Ping());
+            Sampler.RequestWork again = proxy.expectMessageClass(Sampler.RequestWork.class);
+            assertTrue(again.wantsDirect() && again.finished() == -1, again.toString());
+            solver.tell(new Solver.Compute(task(4, 3, theta, 1e-1), optimizer.ref()));
+            optimizer.expectMessageClass(Optimizer.Computed.class, Duration.ofSeconds(60));
+            assertEquals(4, proxy.expectMessageClass(Sampler.RequestWork.class).finished());
+            direct.expectNoMessage(Duration.ofMillis(100));
+            kit.stop(solver);
+        }
+    }
 }
