@@ -217,6 +217,9 @@ public final class ClusterNode {
             m.put("akka.management.cluster.bootstrap.contact-point-discovery.required-contact-point-nr",
                     Math.max(1, s.minNodes()));
             m.put("akka.discovery.kubernetes-api.pod-label-selector", "app=%s");
+            // contact points: pod IP (no reliance on pod DNS records) and the container port named "management"
+            m.put("akka.discovery.kubernetes-api.use-raw-ip", true);
+            m.put("akka.management.cluster.bootstrap.contact-point-discovery.port-name", "management");
         }
         m.put("akka.cluster.seed-nodes", seeds);
         m.put(DataFingerprintChecker.KEY, dataFingerprint);

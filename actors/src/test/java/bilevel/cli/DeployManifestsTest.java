@@ -108,7 +108,12 @@ class DeployManifestsTest {
             Map<String, Integer> ports = new HashMap<>();
             c.path("ports").forEach(p -> ports.put(p.path("name").asText(), p.path("containerPort").asInt()));
             assertEquals(Integer.parseInt(o.get("--port")), ports.get("remoting"), w.toString());
-            assertEquals(8558, ports.get("management"), "Akka Management's port as set by ClusterNode: " + w);
+            // Cluster Bootstrap contacts the container port named "management"; the node listens on
+            // bilevel.cluster.bootstrap.management-port, which the ConfigMap's experiment leaves at its default
+            int managementPort = com.typesafe.config.ConfigFactory.parseFile(ROOT.resolve("config/reference.conf").toFile())
+                    .getInt("bilevel.cluster.bootstrap.management-port");
+            assertEquals(managementPort, ports.get("management"), "Akka Management's port: " + w);
+            assertFalse(one("ConfigMap", "bilevel-experiment").toString().contains("management-port"));
             assertEquals("/ready", c.path("readinessProbe").path("httpGet").path("path").asText());
             assertEquals("/alive", c.path("livenessProbe").path("httpGet").path("path").asText());
             assertTrue(c.path("env").toString().contains("status.podIP"), "--host is the pod's IP: " + w);

@@ -45,6 +45,15 @@ class NodeCommandTest {
     }
 
     @Test
+    void badBootstrapSettingsAreOneLine() {
+        assertOneLine(node("--bootstrap", "bilevel", "--set", "cluster.bootstrap.management-port=0"), Main.EXIT_USAGE,
+                "cluster.bootstrap.management-port must be in 1..65535, got 0");
+        assertOneLine(node("--bootstrap", "bilevel", "--set", "cluster.bootstrap.api-ca-pth=/x"), Main.EXIT_USAGE,
+                "api-ca-pth");
+        assertFalse(Files.exists(dir.resolve("run")));
+    }
+
+    @Test
     void badJoinTimeoutsAreOneLine() {
         assertOneLine(node("--join-timeout", "-5s"), Main.EXIT_USAGE, "--join-timeout must not be negative");
         assertOneLine(node("--join-timeout", "soon"), Main.EXIT_USAGE, "bad cluster setting");

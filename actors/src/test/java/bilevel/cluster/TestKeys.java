@@ -36,6 +36,23 @@ public final class TestKeys {
         return new Stores(ks, ts, password);
     }
 
+    /** A server key pair for {@code 127.0.0.1} and {@code localhost} (PKCS12 key store) and its certificate as PEM. */
+    public record Server(Path keyStore, Path certificatePem, String password) {
+    }
+
+    /** Makes {@code dir/NAME-server.p12} and {@code dir/NAME.pem}: self-signed, subject alternative names 127.0.0.1, localhost. */
+    public static Server server(Path dir, String name, String password) throws IOException, InterruptedException {
+        Files.createDirectories(dir);
+        Path ks = dir.resolve(name + "-server.p12");
+        Path pem = dir.resolve(name + ".pem");
+        keytool(dir, "-genkeypair", "-alias", name, "-keyalg", "RSA", "-keysize", "2048", "-sigalg", "SHA256withRSA",
+                "-validity", "30", "-dname", "CN=" + name, "-ext", "SAN=ip:127.0.0.1,dns:localhost",
+                "-storetype", "PKCS12", "-keystore", ks.toString(), "-storepass", password, "-keypass", password);
+        keytool(dir, "-exportcert", "-rfc", "-alias", name, "-keystore", ks.toString(), "-storetype", "PKCS12",
+                "-storepass", password, "-file", pem.toString());
+        return new Server(ks, pem, password);
+    }
+
     private static void keytool(Path dir, String... args) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "keytool").toString());

@@ -122,6 +122,23 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--quiet", description = "Print only the summary.")
     boolean quiet;
 
+    /**
+     * Akka settings of {@code bilevel.cluster.bootstrap}: the management port and where the Kubernetes API
+     * discovery finds the service account's CA certificate, token and namespace.
+     */
+    static Config bootstrapAkkaConfig(Config b) {
+        int managementPort = b.getInt("management-port");
+        if (managementPort < 1 || managementPort > 65535) {
+            throw new IllegalArgumentException("cluster.bootstrap.management-port must be in 1..65535, got " + managementPort);
+        }
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("akka.management.http.port", managementPort);
+        m.put("akka.discovery.kubernetes-api.api-ca-path", b.getString("api-ca-path"));
+        m.put("akka.discovery.kubernetes-api.api-token-path", b.getString("api-token-path"));
+        m.put("akka.discovery.kubernetes-api.pod-namespace-path", b.getString("namespace-path"));
+        return ConfigFactory.parseMap(m);
+    }
+
     @Override
     public Integer call() {
         Map<String, String> overrides = new LinkedHashMap<>(set);
@@ -155,7 +172,11 @@ public final class NodeCommand implements Callable<Integer> {
         }
         java.time.Duration join;
         ClusterTls tlsSettings;
+        Config bootstrapAkka = ConfigFactory.empty();
         try {
+            if (bootstrap != null) {
+                bootstrapAkka = bootstrapAkkaConfig(merged.getConfig("cluster.bootstrap"));
+            }
             join = merged.getDuration("cluster.join-timeout");
             if (join.isNegative()) {
                 throw new UsageException("--join-timeout must not be negative, got " + joinTimeout);
@@ -221,7 +242,7 @@ public final class NodeCommand implements Callable<Integer> {
             try {
                 o = ClusterNode.run(ts, rt, data, dir, settings, new TrainingRuntime.Options(quiet ? null : err,
                         false, bilevel.actors.Solver.Faults.NONE,
-                        tlsSettings != null ? tlsSettings.akkaConfig() : ConfigFactory.empty()),
+                        (tlsSettings != null ? tlsSettings.akkaConfig() : ConfigFactory.empty()).withFallback(bootstrapAkka)),
                         new ClusterNode.Extras(join, bilevel.actors.Sampler.Trace.NONE));
             } catch (TrainingException | UncheckedIOException e) {
                 throw new UsageException(e.getMessage());
