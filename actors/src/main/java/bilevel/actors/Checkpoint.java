@@ -86,6 +86,39 @@ public record Checkpoint(String format, int formatVersion, long sequence, String
         return new UpperLevelStepper.State(theta, s, version);
     }
 
+    /**
+     * This checkpoint with its model grown into a larger one of the same family ({@link
+     * bilevel.numerics.regularizers.Regularizer#embed}): θ embedded (the same regularizer, new parameters at
+     * their initial values), and the optimizer's per-parameter state following θ — Adam's moments m and v
+     * copied to where their parameters went, zero for the new ones (which so start like a fresh Adam's).
+     * Step counts, the sampler position and the warm starts (iterates x, independent of θ's layout) stay.
+     *
+     * @throws IllegalArgumentException when {@code to} cannot hold {@code from}, or θ is not {@code from}'s
+     */
+    public Checkpoint grown(bilevel.numerics.regularizers.Regularizer from, bilevel.numerics.regularizers.Regularizer to,
+                            long seed) {
+        if (theta.length != from.numParams()) {
+            throw new IllegalArgumentException("the checkpoint holds " + theta.length + " parameters, not "
+                    + from.numParams());
+        }
+        int[] map = to.embedding(from).orElseThrow(() -> new IllegalArgumentException("a " + from.type() + " model with "
+                + from.numParams() + " parameters cannot grow into one with " + to.numParams()));
+        double[] t = to.embed(from, theta, seed).orElseThrow();
+        double[] m = null;
+        double[] v = null;
+        if (adamM != null) {
+            m = new double[to.numParams()];
+            v = new double[to.numParams()];
+            for (int i = 0; i < map.length; i++) {
+                m[map[i]] = adamM[i];
+                v[map[i]] = adamV[i];
+            }
+        }
+        return new Checkpoint(format, formatVersion, sequence, mode, solvers, dataFingerprint, steps, version, t, optimizer,
+                optimizerK, m, v, samplerEpoch, samplerIndex, samplerSeed, samplerConsumed, nextWorkId, pendingSamples,
+                computations, hypergradients, seconds, validationPsnr, warmStarts, counters);
+    }
+
     /** The sampler position of the current batch. */
     public MinibatchSampler.Position samplerPosition() {
         return new MinibatchSampler.Position(samplerEpoch, samplerIndex, samplerSeed);

@@ -97,6 +97,42 @@ class TrainCommandTest {
     }
 
     @Test
+    void aRunGrowsItsFieldsOfExpertsModelKeepingItsState() throws IOException {
+        Path run = dir.resolve("grow");
+        Cli.Run train = Cli.run("train", "--config", tinyConfig().toString(), "--out", run.toString(),
+                "--set", "regularizer.type=foe", "--set", "regularizer.options.filters=2",
+                "--set", "regularizer.options.size=3", "--set", "train.max-steps=4", "--quiet");
+        assertEquals(Main.EXIT_OK, train.code(), train.err());
+        List<String> before = Files.readAllLines(run.resolve("metrics.jsonl"));
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        double[] small = json.readValue(json.readTree(run.resolve("model.json").toFile()).get("theta").toString(), double[].class);
+        assertEquals(2 * 9 + 2 + 1, small.length);
+
+        assertUsageError(Cli.run("resume", run.toString(), "--set", "regularizer.options.size=1"), "cannot grow");
+        Cli.Run grow = Cli.run("resume", run.toString(), "--set", "regularizer.options.size=5",
+                "--set", "train.max-steps=6");
+        assertEquals(Main.EXIT_OK, grow.code(), grow.err());
+        assertTrue(grow.err().contains("the model grows from") && grow.err().contains("at step 4"), grow.err());
+        List<String> after = Files.readAllLines(run.resolve("metrics.jsonl"));
+        assertEquals(6, after.size());
+        assertEquals(before, after.subList(0, 4), "the steps before the growth are kept as they were");
+        com.fasterxml.jackson.databind.JsonNode model = json.readTree(run.resolve("model.json").toFile());
+        assertEquals(5, model.get("options").get("size").asInt());
+        assertEquals(2, model.get("options").get("filters").asInt());
+        assertEquals(2 * 25 + 2 + 1, model.get("theta").size());
+        // the grown run went on from the small model: step 4's loss equals an ungrown continuation's
+        Path twin = dir.resolve("grow-twin");
+        Cli.Run t2 = Cli.run("train", "--config", tinyConfig().toString(), "--out", twin.toString(),
+                "--set", "regularizer.type=foe", "--set", "regularizer.options.filters=2",
+                "--set", "regularizer.options.size=3", "--set", "train.max-steps=4", "--quiet");
+        assertEquals(Main.EXIT_OK, t2.code(), t2.err());
+        assertEquals(Main.EXIT_OK, Cli.run("resume", twin.toString(), "--set", "train.max-steps=5", "--quiet").code());
+        double grownLoss = json.readTree(after.get(4)).get("batchLoss").asDouble();
+        double plainLoss = json.readTree(Files.readAllLines(twin.resolve("metrics.jsonl")).get(4)).get("batchLoss").asDouble();
+        assertEquals(plainLoss, grownLoss, 1e-6 * plainLoss, "the first step after growth sees the same regularizer");
+    }
+
+    @Test
     void badInputIsAOneLineError() throws IOException {
         assertUsageError(Cli.run("train", "--config", dir.resolve("missing.conf").toString()), "config file not found");
         assertUsageError(Cli.run("train", "--config", tinyConfig().toString(), "--mode", "sometimes",

@@ -7,6 +7,7 @@ import bilevel.cli.UsageException;
 import bilevel.config.ExperimentConfig;
 import bilevel.numerics.train.TrainingData;
 import bilevel.numerics.train.TrainingException;
+import bilevel.numerics.train.RegularizerFactory;
 import bilevel.numerics.train.TrainingSpec;
 import com.typesafe.config.Config;
 import picocli.CommandLine.Command;
@@ -56,6 +57,13 @@ public final class ResumeCommand implements Callable<Integer> {
             "train.validation-accuracy", "train.max-lower-iterations", "train.max-cg-iterations",
             "runtime.solvers", "runtime.checkpoint-every");
 
+    /**
+     * Structure keys that may grow when a run continues: the checkpoint's model is embedded into the larger one
+     * (same regularizer, more parameters; Adam's moments follow, see {@link bilevel.actors.Checkpoint#grown}).
+     */
+    static final java.util.List<String> GROWABLE = java.util.List.of("regularizer.options.size",
+            "regularizer.options.filters");
+
     @Option(names = "--set", paramLabel = "KEY=VALUE", description = {
             "Changes a setting for the rest of the run (repeatable; written to DIR/config.conf), e.g. "
                     + "--set train.step=poly:0.016:0.5 to continue with a decaying step: schedules are evaluated at the "
@@ -93,9 +101,9 @@ public final class ResumeCommand implements Callable<Integer> {
         }
         for (Map.Entry<String, String> e : set.entrySet()) {
             String key = e.getKey().startsWith("bilevel.") ? e.getKey().substring("bilevel.".length()) : e.getKey();
-            if (!CHANGEABLE.contains(key)) {
+            if (!CHANGEABLE.contains(key) && !GROWABLE.contains(key)) {
                 throw new UsageException("--set " + e.getKey() + ": cannot change when a run continues (allowed: "
-                        + String.join(", ", CHANGEABLE) + ")");
+                        + String.join(", ", CHANGEABLE) + "; to grow a model: " + String.join(", ", GROWABLE) + ")");
             }
             overrides.put(key, e.getValue());
         }
@@ -105,7 +113,9 @@ public final class ResumeCommand implements Callable<Integer> {
         TrainingSpec ts;
         RuntimeSpec rt;
         Config merged;
+        TrainingSpec before;
         try {
+            before = ExperimentConfig.toSpec(ExperimentConfig.load(configFile, Map.of()));
             merged = ExperimentConfig.load(configFile, overrides);
             ts = ExperimentConfig.toSpec(merged);
             rt = ExperimentConfig.toRuntimeSpec(merged);
@@ -123,6 +133,27 @@ public final class ResumeCommand implements Callable<Integer> {
             }
             if (!quiet) {
                 err.println("no valid checkpoint in " + store.dir() + ": starting the run over");
+            }
+        }
+        bilevel.numerics.regularizers.Regularizer from = RegularizerFactory.create(before.regularizer().type(),
+                before.regularizer().options());
+        bilevel.numerics.regularizers.Regularizer to = RegularizerFactory.create(ts.regularizer().type(),
+                ts.regularizer().options());
+        if (from.numParams() != to.numParams() || !before.regularizer().options().equals(ts.regularizer().options())) {
+            if (loaded.isEmpty()) {
+                throw new UsageException("no checkpoint in " + store.dir() + " to grow: start a run with "
+                        + "'bilevel train --set regularizer.init-model=...' instead");
+            }
+            if (to.embedding(from).isEmpty()) {
+                throw new UsageException("cannot grow the run's " + from.type() + " " + before.regularizer().options()
+                        + " into " + ts.regularizer().options() + " (filters and size may only grow)");
+            }
+            CheckpointStore.Loaded l = loaded.get();
+            loaded = Optional.of(new CheckpointStore.Loaded(l.checkpoint().grown(from, to, ts.seed()), l.file(), l.skipped()));
+            if (!quiet) {
+                err.println("the model grows from " + before.regularizer().options() + " (" + from.numParams()
+                        + " parameters) to " + ts.regularizer().options() + " (" + to.numParams() + ") at step "
+                        + l.checkpoint().steps());
             }
         }
         err.flush();

@@ -476,36 +476,56 @@ public final class FieldsOfExperts implements Regularizer, LearnedStructure {
      */
     @Override
     public java.util.Optional<double[]> embed(Regularizer from, double[] theta, long seed) {
-        if (!(from instanceof FieldsOfExperts small) || small.filters > filters || small.size > size
-                || (size - small.size) % 2 != 0) {
+        java.util.Optional<int[]> map = embedding(from);
+        if (map.isEmpty()) {
             return java.util.Optional.empty();
         }
+        FieldsOfExperts small = (FieldsOfExperts) from;
         if (theta.length != small.numParams()) {
             throw new IllegalArgumentException("expected " + small.numParams() + " parameters, got " + theta.length);
         }
+        int[] to = map.get();
         double[] out = initialTheta(seed);
-        int s = size;
-        int t = small.size;
-        int pad = (s - t) / 2;
+        // padding taps of the copied filters: zero
+        for (int k = 0; k < small.filters; k++) {
+            java.util.Arrays.fill(out, k * size * size, (k + 1) * size * size, 0.0);
+        }
+        for (int i = 0; i < theta.length; i++) {
+            out[to[i]] = theta[i];
+        }
         double minLogWeight = Double.POSITIVE_INFINITY;
         for (int k = 0; k < small.filters; k++) {
-            for (int a = 0; a < s; a++) {
-                for (int b = 0; b < s; b++) {
-                    int sa = a - pad;
-                    int sb = b - pad;
-                    out[(k * s + a) * s + b] = sa >= 0 && sa < t && sb >= 0 && sb < t ? theta[(k * t + sa) * t + sb] : 0.0;
-                }
-            }
-            double logWeight = theta[small.filterEntries() + k];
-            out[filterEntries() + k] = logWeight;
-            minLogWeight = Math.min(minLogWeight, logWeight);
+            minLogWeight = Math.min(minLogWeight, theta[small.filterEntries() + k]);
         }
         for (int k = small.filters; k < filters; k++) {
             out[filterEntries() + k] = minLogWeight;
         }
         // a zero-mean filter padded with zeros is zero mean: copied as is (bit for bit), only β is clamped
-        out[numParams() - 1] = Math.min(LOG_NU_MAX, Math.max(LOG_NU_MIN, theta[small.numParams() - 1]));
+        out[numParams() - 1] = Math.min(LOG_NU_MAX, Math.max(LOG_NU_MIN, out[numParams() - 1]));
         return java.util.Optional.of(out);
+    }
+
+    /** Filter k's tap (a, b) of {@code from} goes to tap (a + p, b + p) of filter k, p = (s − s')/2; α_k to α_k; β to β. */
+    @Override
+    public java.util.Optional<int[]> embedding(Regularizer from) {
+        if (!(from instanceof FieldsOfExperts small) || small.filters > filters || small.size > size
+                || (size - small.size) % 2 != 0) {
+            return java.util.Optional.empty();
+        }
+        int s = size;
+        int t = small.size;
+        int pad = (s - t) / 2;
+        int[] map = new int[small.numParams()];
+        for (int k = 0; k < small.filters; k++) {
+            for (int a = 0; a < t; a++) {
+                for (int b = 0; b < t; b++) {
+                    map[(k * t + a) * t + b] = (k * s + a + pad) * s + b + pad;
+                }
+            }
+            map[small.filterEntries() + k] = filterEntries() + k;
+        }
+        map[small.numParams() - 1] = numParams() - 1;
+        return java.util.Optional.of(map);
     }
 
     @Override

@@ -46,6 +46,15 @@ public interface Regularizer {
     }
 
     /**
+     * Where {@link #embed} puts each parameter of {@code from}: index i of {@code from}'s θ goes to index
+     * {@code map[i]} of this θ (injective; the other entries of this θ are new). Empty exactly when
+     * {@link #embed} is. Lets per-parameter state (e.g. Adam's moments) follow θ into the larger model.
+     */
+    default java.util.Optional<int[]> embedding(Regularizer from) {
+        return java.util.Optional.empty();
+    }
+
+    /**
      * Floating-point operations of one {@link Instance#gradient} on an H×W image (multiply and add
      * counted separately), for benchmark reports; NaN when not modelled.
      */

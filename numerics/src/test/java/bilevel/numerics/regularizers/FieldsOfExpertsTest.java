@@ -170,6 +170,13 @@ class FieldsOfExpertsTest extends RegularizerContract {
         assertEquals(minWeight, grown[103], 0.0);
         assertEquals(theta[20], grown[104], 0.0);
         assertEquals(theta[4], grown[12], 0.0, "centre of filter 0");
+        // the index map says where each parameter went: injective, and θ is found there
+        int[] map = large.embedding(small).orElseThrow();
+        assertEquals(small.numParams(), map.length);
+        assertEquals(small.numParams(), java.util.Arrays.stream(map).distinct().count());
+        for (int i = 0; i < map.length; i++) {
+            assertEquals(theta[i], grown[map[i]], 0.0, "parameter " + i + " at " + map[i]);
+        }
         // no embedding into smaller or even-offset structures, nor from another family
         assertTrue(small.embed(large, grown, 1).isEmpty());
         assertTrue(new FieldsOfExperts(2, 5).embed(new FieldsOfExperts(2, 5), new double[53], 1).isPresent());
