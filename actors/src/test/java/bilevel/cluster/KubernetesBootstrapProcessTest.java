@@ -69,20 +69,6 @@ class KubernetesBootstrapProcessTest {
         }
     }
 
-    record Node(Process process, Path log, int port) {
-        String text() throws IOException {
-            return Files.exists(log) ? Files.readString(log) : "";
-        }
-
-        int awaitExit(Duration d) throws Exception {
-            if (!process.waitFor(d.toMillis(), TimeUnit.MILLISECONDS)) {
-                process.destroyForcibly();
-                throw new AssertionError("node " + port + " did not stop in time:\n" + TlsClusterProcessTest.tail(text()));
-            }
-            return process.exitValue();
-        }
-    }
-
     /** One request the stand-in API server received: path, decoded query and Authorization header. */
     record Request(String path, String query, String authorization) {
     }
@@ -141,7 +127,7 @@ class KubernetesBootstrapProcessTest {
         return requests;
     }
 
-    private Node start(String name, int port, Path conf, List<String> args) throws IOException {
+    private TlsClusterProcessTest.Node start(String name, int port, Path conf, List<String> args) throws IOException {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         List<String> cmd = new ArrayList<>(List.of(java, "-Xmx384m", "-XX:TieredStopAtLevel=1", "-Dbilevel.threads=1",
                 "-cp", System.getProperty("java.class.path"), "bilevel.cli.Main", "node", "--port", Integer.toString(port),
@@ -155,7 +141,7 @@ class KubernetesBootstrapProcessTest {
         pb.environment().put("KUBERNETES_SERVICE_PORT", Integer.toString(api.getAddress().getPort()));
         Process p = pb.start();
         started.add(p);
-        return new Node(p, log, port);
+        return new TlsClusterProcessTest.Node(p, log, port);
     }
 
     @Test
@@ -187,11 +173,11 @@ class KubernetesBootstrapProcessTest {
             confs.add(c);
         }
         Path out = dir.resolve("run");
-        Node a = start("optimizer-0", remoting[0], confs.get(0), List.of("--roles", "optimizer,solver", "--out", out.toString()));
-        Node b = start("solver-0", remoting[1], confs.get(1), List.of("--roles", "solver"));
-        Node c = start("solver-1", remoting[2], confs.get(2), List.of("--roles", "solver"));
+        TlsClusterProcessTest.Node a = start("optimizer-0", remoting[0], confs.get(0), List.of("--roles", "optimizer,solver", "--out", out.toString()));
+        TlsClusterProcessTest.Node b = start("solver-0", remoting[1], confs.get(1), List.of("--roles", "solver"));
+        TlsClusterProcessTest.Node c = start("solver-1", remoting[2], confs.get(2), List.of("--roles", "solver"));
 
-        for (Node n : List.of(a, b, c)) {
+        for (TlsClusterProcessTest.Node n : List.of(a, b, c)) {
             assertEquals(0, n.awaitExit(Duration.ofMinutes(4)), "node " + n.port() + ":\n" + TlsClusterProcessTest.tail(n.text())
                     + "\nAPI requests: " + requests);
         }
@@ -203,7 +189,7 @@ class KubernetesBootstrapProcessTest {
         // the training completed, with hypergradients from every node
         assertEquals(steps, Files.readAllLines(out.resolve("metrics.jsonl")).size());
         assertTrue(Files.exists(out.resolve("model.json")));
-        for (Node n : List.of(a, b, c)) {
+        for (TlsClusterProcessTest.Node n : List.of(a, b, c)) {
             Matcher m = COMPUTED.matcher(n.text());
             assertTrue(m.find(), TlsClusterProcessTest.tail(n.text()));
             assertTrue(Long.parseLong(m.group(1)) > 0, "node " + n.port() + " computed nothing:\n" + TlsClusterProcessTest.tail(n.text()));
