@@ -72,7 +72,7 @@ import java.util.concurrent.TimeUnit;
         description = {
                 "Throughput of 2 one-solver nodes versus 1 node with 2 solvers (separate JVMs started by this command, "
                         + "the optimizer in this one), and the round-trip overhead per work item relative to its solve time.",
-                "Targets: ratio >= 0.9, overhead < 2 %. Every hypergradient is a cold solve of its own sample, as in bench throughput.",
+                "Targets: ratio >= 0.9, overhead < 2 %%. Every hypergradient is a cold solve of its own sample, as in bench throughput.",
         })
 public final class BenchClusterCommand implements Callable<Integer> {
 
