@@ -90,7 +90,10 @@ public record Checkpoint(String format, int formatVersion, long sequence, String
      * This checkpoint with its model grown into a larger one of the same family ({@link
      * bilevel.numerics.regularizers.Regularizer#embed}): θ embedded (the same regularizer, new parameters at
      * their initial values), and the optimizer's per-parameter state following θ — Adam's moments m and v
-     * copied to where their parameters went, zero for the new ones (which so start like a fresh Adam's).
+     * copied to where their parameters went. A new parameter gets m = 0 and v = the median of the copied v:
+     * Adam's bias correction divides by 1 − β₂^k with the run's step count k, so a zero v (as a fresh
+     * parameter's) would make its first steps several times α (measured: a 7×7 → 9×9 growth at k = 616 lost
+     * 0.6 dB validation PSNR in 34 steps); the median is the typical second moment of the model's parameters.
      * Step counts, the sampler position and the warm starts (iterates x, independent of θ's layout) stay.
      *
      * @throws IllegalArgumentException when {@code to} cannot hold {@code from}, or θ is not {@code from}'s
@@ -109,6 +112,11 @@ public record Checkpoint(String format, int formatVersion, long sequence, String
         if (adamM != null) {
             m = new double[to.numParams()];
             v = new double[to.numParams()];
+            double[] sorted = adamV.clone();
+            java.util.Arrays.sort(sorted);
+            int n = sorted.length;
+            double median = n == 0 ? 0.0 : n % 2 == 1 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+            java.util.Arrays.fill(v, median);
             for (int i = 0; i < map.length; i++) {
                 m[map[i]] = adamM[i];
                 v[map[i]] = adamV[i];
