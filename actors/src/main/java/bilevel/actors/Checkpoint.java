@@ -127,6 +127,13 @@ public record Checkpoint(String format, int formatVersion, long sequence, String
                 computations, hypergradients, seconds, validationPsnr, warmStarts, counters);
     }
 
+    /** This checkpoint under another sequence number. */
+    public Checkpoint withSequence(long n) {
+        return new Checkpoint(format, formatVersion, n, mode, solvers, dataFingerprint, steps, version, theta, optimizer,
+                optimizerK, adamM, adamV, samplerEpoch, samplerIndex, samplerSeed, samplerConsumed, nextWorkId,
+                pendingSamples, computations, hypergradients, seconds, validationPsnr, warmStarts, counters);
+    }
+
     /** The sampler position of the current batch. */
     public MinibatchSampler.Position samplerPosition() {
         return new MinibatchSampler.Position(samplerEpoch, samplerIndex, samplerSeed);

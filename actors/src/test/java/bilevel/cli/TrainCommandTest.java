@@ -109,6 +109,7 @@ class TrainCommandTest {
         assertEquals(2 * 9 + 2 + 1, small.length);
 
         assertUsageError(Cli.run("resume", run.toString(), "--set", "regularizer.options.size=1"), "cannot grow");
+        String smallConfig = Files.readString(run.resolve("config.conf"));
         Cli.Run grow = Cli.run("resume", run.toString(), "--set", "regularizer.options.size=5",
                 "--set", "train.max-steps=6");
         assertEquals(Main.EXIT_OK, grow.code(), grow.err());
@@ -130,6 +131,14 @@ class TrainCommandTest {
         double grownLoss = json.readTree(after.get(4)).get("batchLoss").asDouble();
         double plainLoss = json.readTree(Files.readAllLines(twin.resolve("metrics.jsonl")).get(4)).get("batchLoss").asDouble();
         assertEquals(plainLoss, grownLoss, 1e-6 * plainLoss, "the first step after growth sees the same regularizer");
+
+        // interrupted between the grown checkpoint and config.conf: the same --set continues without growing twice
+        Files.writeString(run.resolve("config.conf"), smallConfig);
+        Cli.Run again = Cli.run("resume", run.toString(), "--set", "regularizer.options.size=5", "--set", "train.max-steps=7");
+        assertEquals(Main.EXIT_OK, again.code(), again.err());
+        assertTrue(!again.err().contains("grows"), again.err());
+        assertEquals(7, Files.readAllLines(run.resolve("metrics.jsonl")).size());
+        assertEquals(53, json.readTree(run.resolve("model.json").toFile()).get("theta").size());
     }
 
     @Test

@@ -1,5 +1,6 @@
 package bilevel.cli.train;
 
+import bilevel.actors.Checkpoint;
 import bilevel.actors.CheckpointStore;
 import bilevel.actors.RuntimeSpec;
 import bilevel.actors.TrainingRuntime;
@@ -149,11 +150,21 @@ public final class ResumeCommand implements Callable<Integer> {
                         + " into " + ts.regularizer().options() + " (filters and size may only grow)");
             }
             CheckpointStore.Loaded l = loaded.get();
-            loaded = Optional.of(new CheckpointStore.Loaded(l.checkpoint().grown(from, to, ts.seed()), l.file(), l.skipped()));
-            if (!quiet) {
-                err.println("the model grows from " + before.regularizer().options() + " (" + from.numParams()
-                        + " parameters) to " + ts.regularizer().options() + " (" + to.numParams() + ") at step "
-                        + l.checkpoint().steps());
+            if (l.checkpoint().theta().length != to.numParams()) {   // else grown already (an interrupted resume)
+                if (l.checkpoint().theta().length != from.numParams()) {
+                    throw new UsageException("checkpoint " + l.file() + " holds " + l.checkpoint().theta().length
+                            + " parameters, neither the run's " + from.numParams() + " nor " + to.numParams());
+                }
+                // the grown state is a checkpoint of its own, written before config.conf names the larger model:
+                // an interruption in between leaves a run that `resume` with the same --set continues
+                Checkpoint grown = l.checkpoint().grown(from, to, ts.seed()).withSequence(l.checkpoint().sequence() + 1);
+                Path file = store.write(grown);
+                loaded = Optional.of(new CheckpointStore.Loaded(grown, file, l.skipped()));
+                if (!quiet) {
+                    err.println("the model grows from " + before.regularizer().options() + " (" + from.numParams()
+                            + " parameters) to " + ts.regularizer().options() + " (" + to.numParams() + ") at step "
+                            + l.checkpoint().steps() + " (checkpoint " + file.getFileName() + ")");
+                }
             }
         }
         err.flush();
