@@ -42,6 +42,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * and its own container ports named {@code management} and {@code remoting}. No seed nodes are given; the
  * nodes must form one cluster and complete a training, with hypergradients from every node.
  *
+ * The optimizer node's {@code /alive} and {@code /ready} (the manifests' liveness and readiness probes) must
+ * answer 200 while it runs.
+ *
  * <p>What this does not cover: a real API server's RBAC (deploy/k8s/rbac.yaml grants get/watch/list on pods)
  * and the container image (DeployManifestsTest checks the manifests' arguments, ports and paths).
  */
@@ -177,10 +180,42 @@ class KubernetesBootstrapProcessTest {
         TlsClusterProcessTest.Node b = start("solver-0", remoting[1], confs.get(1), List.of("--roles", "solver"));
         TlsClusterProcessTest.Node c = start("solver-1", remoting[2], confs.get(2), List.of("--roles", "solver"));
 
+        // the pods' probes (deploy/k8s: readinessProbe /ready, livenessProbe /alive on the management port):
+        // polled on the optimizer node while it runs; both must answer 200 at some point
+        java.net.http.HttpClient http = java.net.http.HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+        java.util.Set<String> healthy = new java.util.concurrent.ConcurrentSkipListSet<>();
+        Thread probes = new Thread(() -> {
+            while (a.process().isAlive() && healthy.size() < 2) {
+                for (String path : List.of("/alive", "/ready")) {
+                    try {
+                        java.net.http.HttpResponse<Void> r = http.send(java.net.http.HttpRequest.newBuilder(
+                                        java.net.URI.create("http://127.0.0.1:" + management[0] + path))
+                                .timeout(Duration.ofSeconds(2)).build(), java.net.http.HttpResponse.BodyHandlers.discarding());
+                        if (r.statusCode() == 200) {
+                            healthy.add(path);
+                        }
+                    } catch (IOException e) {
+                        // not listening yet (or any more)
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
+                try {
+                    Thread.sleep(100);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }, "probes");
+        probes.setDaemon(true);
+        probes.start();
+
         for (TlsClusterProcessTest.Node n : List.of(a, b, c)) {
             assertEquals(0, n.awaitExit(Duration.ofMinutes(4)), "node " + n.port() + ":\n" + TlsClusterProcessTest.tail(n.text())
                     + "\nAPI requests: " + requests);
         }
+        probes.join(5000);
+        assertEquals(java.util.Set.of("/alive", "/ready"), healthy, "health endpoints answered 200 while the node ran");
         // one cluster of the three, formed without seed nodes
         String logA = a.text();
         for (int port : remoting) {
