@@ -220,6 +220,8 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
     private long computations;
     private long hypergradients;
     private long numericsNanos;
+    /** Hypergradients received in this process (the ones {@link #numericsNanos} times). */
+    private long timedHypergradients;
     private final long startNanos = System.nanoTime();
     private long trainingStartNanos;
     private long trainingEndNanos;
@@ -415,6 +417,7 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
         numericsNanos += m.numericsNanos();
         computations += m.computations();
         hypergradients++;
+        timedHypergradients++;
         if (received.get((int) id) || m.refinement() < expectedRefinement.getOrDefault(id, 0)) {
             count("duplicates");
             return this;
@@ -960,7 +963,7 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
             return;
         }
         monitor.tell(new Monitor.Finish(state.theta(), steps, computations, seconds(),
-                Double.isNaN(lastPsnr) ? null : lastPsnr, hypergradients == 0 ? 0 : numericsNanos * 1e-9 / hypergradients,
+                Double.isNaN(lastPsnr) ? null : lastPsnr, timedHypergradients == 0 ? 0 : numericsNanos * 1e-9 / timedHypergradients,
                 hypergradients, runtime.mode().toString(), runtime.solvers(), getContext().getSelf()));
     }
 
@@ -983,7 +986,7 @@ public final class Optimizer extends AbstractBehavior<Optimizer.Command> {
                 runtime.mode().toString(), checkpointSeq,
                 lastSamplerState == null ? 0 : lastSamplerState.reissued(),
                 lastSamplerState == null ? 0 : lastSamplerState.solverFailures(),
-                lastSamplerState == null ? 0 : lastSamplerState.timeouts(), appliedPerSample));
+                lastSamplerState == null ? 0 : lastSamplerState.timeouts(), appliedPerSample, timedHypergradients));
     }
 
     private void fail(String message) {

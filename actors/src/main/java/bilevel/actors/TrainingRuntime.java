@@ -65,13 +65,15 @@ public final class TrainingRuntime {
      * @param solverFailures   solver restarts after a failed computation
      * @param timeouts         work items that timed out
      * @param appliedPerSample how often each sample's hypergradient went into θ in this process
+     * @param timedHypergradients hypergradients computed in this process, whose time {@code numericsSeconds} is
+     *                         ({@code hypergradients} also counts those before a resume)
      */
     public record Result(double[] theta, long steps, long computations, double seconds, double trainingSeconds,
                          double validationPsnr,
                          long hypergradients, double numericsSeconds, long nonFinite, long stale, long duplicates,
                          long refinements, long abandoned, double meanStaleness, boolean interrupted, int solvers,
                          String mode, long checkpoints, long reissued, long solverFailures, long timeouts,
-                         int[] appliedPerSample) {
+                         int[] appliedPerSample, long timedHypergradients) {
         public Result {
             theta = theta.clone();
             appliedPerSample = appliedPerSample.clone();
@@ -87,8 +89,9 @@ public final class TrainingRuntime {
             return appliedPerSample.clone();
         }
 
+        /** Numerics time per hypergradient computed in this process (a resumed run's earlier ones are not timed). */
         public double secondsPerHypergradient() {
-            return hypergradients == 0 ? 0 : numericsSeconds / hypergradients;
+            return timedHypergradients == 0 ? 0 : numericsSeconds / timedHypergradients;
         }
 
         public double computationsPerSecond() {

@@ -114,6 +114,11 @@ class TrainCommandTest {
                 "--set", "train.max-steps=6");
         assertEquals(Main.EXIT_OK, grow.code(), grow.err());
         assertTrue(grow.err().contains("the model grows from") && grow.err().contains("at step 4"), grow.err());
+        // the time per hypergradient is that of the ones computed since the resume (not diluted by the earlier ones)
+        java.util.regex.Matcher ms = java.util.regex.Pattern.compile("([0-9.]+) ms per hypergradient \\((\\d+) hypergradients.*"
+                + "the time is that of the (\\d+) computed since the resume").matcher(grow.out());
+        assertTrue(ms.find(), grow.out());
+        assertTrue(Double.parseDouble(ms.group(1)) > 0 && Long.parseLong(ms.group(3)) < Long.parseLong(ms.group(2)), grow.out());
         List<String> after = Files.readAllLines(run.resolve("metrics.jsonl"));
         assertEquals(6, after.size());
         assertEquals(before, after.subList(0, 4), "the steps before the growth are kept as they were");

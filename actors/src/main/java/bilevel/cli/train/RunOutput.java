@@ -38,10 +38,12 @@ final class RunOutput {
             return 130;   // reported by the runtime's shutdown task (the JVM may halt before we get here)
         }
         out.printf(Locale.ROOT, "steps %d, computations %d, %.1f s (%.0f computations/s), %s mode with %d solver%s, "
-                        + "%.1f ms per hypergradient (%d hypergradients of %dx%d crops), validation PSNR %.2f dB%n",
+                        + "%.1f ms per hypergradient (%d hypergradients of %dx%d crops%s), validation PSNR %.2f dB%n",
                 r.steps(), r.computations(), r.seconds(), r.computationsPerSecond(), r.mode(), r.solvers(),
                 r.solvers() == 1 ? "" : "s", 1e3 * r.secondsPerHypergradient(), r.hypergradients(), spec.data().crop(),
-                spec.data().crop(), r.validationPsnr());
+                spec.data().crop(), r.timedHypergradients() == r.hypergradients() ? ""
+                        : "; the time is that of the " + r.timedHypergradients() + " computed since the resume",
+                r.validationPsnr());
         if (r.nonFinite() + r.stale() + r.refinements() + r.abandoned() + r.duplicates() > 0) {
             out.printf(Locale.ROOT, "rejected: %d non-finite, %d too stale; %d refinements; %d duplicates ignored; "
                     + "%d samples abandoned; mean staleness %.2f%n", r.nonFinite(), r.stale(), r.refinements(),
