@@ -58,8 +58,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * <ul>
  *   <li>Role {@code optimizer}: runs the training's Optimizer, Sampler and Monitor as a Cluster Singleton
  *       (on the oldest node of that role), writing the run folder on that node.</li>
- *   <li>Role {@code solver}: runs {@code runtime.solvers} Solver actors that pull work from the singleton
- *       from the singleton: the first request (a hello) through the singleton proxy, which forwards to the
+ *   <li>Role {@code solver}: runs {@code runtime.solvers} Solver actors that pull work from the singleton:
+ *       the first request (a hello) through the singleton proxy, which forwards to the
  *       Sampler; the Sampler answers with its own reference ({@link Solver.WorkFrom}) and later requests go
  *       straight to it, until a new singleton pings the solvers after a fail-over. Results go straight to the
  *       Optimizer.</li>
