@@ -5,6 +5,11 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -17,9 +22,10 @@ class BenchClusterCommandTest {
 
     @Test
     @Tag("cluster")
-    void jsonReportHasTheThreeLayoutsTheRatioAndTheOverhead() throws Exception {
+    void jsonReportHasTheThreeLayoutsTheRatioAndTheOverhead(@TempDir Path tmp) throws Exception {
+        Path traces = tmp.resolve("traces");
         Cli.Run run = Cli.run("bench", "cluster", "--config", TrainCommandTest.tinyConfig().toString(),
-                "--samples", "6", "--size", "16", "--json", "--node-java-option=-Xmx384m", "--node-java-option=-XX:TieredStopAtLevel=1",
+                "--samples", "6", "--size", "16", "--repeats", "1", "--trace", traces.toString(), "--json", "--node-java-option=-Xmx384m", "--node-java-option=-XX:TieredStopAtLevel=1",
                 "--timeout", "5m");
         assertEquals(Main.EXIT_OK, run.code(), run.err());
         JsonNode report = new ObjectMapper().readTree(run.out());
@@ -33,6 +39,7 @@ class BenchClusterCommandTest {
         int[] prefetch = {2, 2, 1};
         for (int i = 0; i < 3; i++) {
             JsonNode r = runs.get(i);
+            assertEquals(i + 1, r.get("order").asInt(), r.toString());
             assertEquals(nodes[i], r.get("nodes").asInt(), r.toString());
             assertEquals(perNode[i], r.get("solversPerNode").asInt(), r.toString());
             assertEquals(prefetch[i], r.get("prefetch").asInt(), r.toString());
@@ -50,6 +57,10 @@ class BenchClusterCommandTest {
             }
         }
         assertTrue(report.get("throughputRatio").asDouble() > 0, report.toString());
+        assertEquals(1, report.get("repeats").asInt());
+        assertEquals(1, report.get("pairThroughputRatios").size(), report.toString());
+        assertEquals(report.get("throughputRatio").asDouble(), report.get("pairThroughputRatios").get(0).asDouble(), 1e-12,
+                "one pair: its ratio is the ratio");
         assertTrue(report.get("wholeRunThroughputRatio").asDouble() > 0, report.toString());
         assertTrue(report.get("roundTripOverheadFraction").asDouble() >= 0, report.toString());
         assertTrue(report.get("meanRoundTripOverheadMilliseconds").asDouble() >= 0, report.toString());
@@ -58,6 +69,27 @@ class BenchClusterCommandTest {
         assertEquals(0.9, report.get("targetThroughputRatio").asDouble());
         assertEquals(0.02, report.get("targetRoundTripOverheadFraction").asDouble());
         assertTrue(report.get("machine").has("cores"));
+        // --trace: one file per run, a line per traced item with the same split
+        for (int i = 0; i < 3; i++) {
+            JsonNode r = runs.get(i);
+            Path file = traces.resolve("run-" + (i + 1) + "-" + r.get("nodes").asInt() + "x" + r.get("solversPerNode").asInt()
+                    + "-p" + r.get("prefetch").asInt() + ".tsv");
+            List<String> lines = Files.readAllLines(file);
+            assertEquals("work_id\tsolver\tout_ms\taround_ms\tback_ms\tsolve_ms", lines.get(0));
+            assertEquals(r.get("tracedItems").asInt(), lines.size() - 1, file.toString());
+            double out = 0;
+            int n = 0;
+            for (String line : lines.subList(1, lines.size())) {
+                String[] f = line.split("\t");
+                assertEquals(6, f.length, line);
+                if (Double.parseDouble(f[2]) >= 0) {
+                    out += Double.parseDouble(f[2]);
+                    n++;
+                }
+            }
+            assertTrue(n > 0, file.toString());
+            assertEquals(r.get("meanOutboundMilliseconds").asDouble(), out / n, 0.01, "the file's split is the report's");
+        }
     }
 
     @Test
@@ -66,10 +98,26 @@ class BenchClusterCommandTest {
         assertEquals(Main.EXIT_USAGE, run.code());
         assertEquals(1, run.errLines().length, run.err());
         assertTrue(run.err().contains("--hypergradients must be at least 4"), run.err());
+        run = Cli.run("bench", "cluster", "--repeats", "0");
+        assertEquals(Main.EXIT_USAGE, run.code());
+        assertEquals(1, run.errLines().length, run.err());
+        assertTrue(run.err().contains("--repeats must be at least 1"), run.err());
         run = Cli.run("bench", "cluster", "--timeout", "soon");
         assertEquals(Main.EXIT_USAGE, run.code());
         assertEquals(1, run.errLines().length, run.err());
         assertTrue(run.err().contains("--timeout"), run.err());
+    }
+
+    @Test
+    void pairsAlternateTheirOrderAndStrictPullingComesLast() {
+        assertEquals(List.of(BenchClusterCommand.ONE_NODE, BenchClusterCommand.TWO_NODES, BenchClusterCommand.STRICT),
+                BenchClusterCommand.plan(1));
+        assertEquals(List.of(BenchClusterCommand.ONE_NODE, BenchClusterCommand.TWO_NODES,
+                        BenchClusterCommand.TWO_NODES, BenchClusterCommand.ONE_NODE,
+                        BenchClusterCommand.ONE_NODE, BenchClusterCommand.TWO_NODES, BenchClusterCommand.STRICT),
+                BenchClusterCommand.plan(3));
+        assertEquals(2.0, BenchClusterCommand.mean(List.of(1.0, 3.0)), 0);
+        assertTrue(Double.isNaN(BenchClusterCommand.mean(List.of())));
     }
 
     @Test

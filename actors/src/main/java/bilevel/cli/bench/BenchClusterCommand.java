@@ -47,20 +47,26 @@ import java.util.concurrent.TimeUnit;
  * sample, async mode, groups of one, no validation) with the optimizer node in this JVM (role optimizer,
  * no solvers) and solver nodes in separate JVMs that this command starts ({@code bilevel node --roles
  * solver}, same class path, {@code -Dbilevel.threads=1}, {@code OMP_NUM_THREADS=1}) on 127.0.0.1 with
- * free ports, each warmed up with 4 untimed hypergradients per solver before it joins ({@code --warm-up}):
- * <ol>
- *   <li>one solver node with 2 solvers;</li>
- *   <li>two solver nodes with 1 solver each;</li>
- *   <li>two solver nodes with 1 solver each and strict pulling ({@code runtime.prefetch = 1}).</li>
- * </ol>
- * (a) The throughput ratio = hypergradients per second of run 2 / run 1, in the steady state (the answers
- * after the first quarter of the items, so that the JIT warm-up of fresh JVMs is left out). (b) The
- * round-trip overhead per work item, from run 3: the optimizer side's time from handing an item out to
- * the solver's answer ({@link bilevel.actors.Sampler.Trace}) minus the solver's own solve time, summed
- * over the items and divided by the summed solve time. With strict pulling an item never waits behind
- * another one at its solver, so the difference is messaging alone (serialization, TCP, dispatch, both
- * ways); with prefetch 2 (runs 1 and 2) the same difference also holds the time an item waited in the
- * solver's mailbox, so it is not an overhead there.
+ * free ports, each warmed up with {@value #WARM_UP_HYPERGRADIENTS} untimed hypergradients before it joins
+ * ({@code --warm-up}), in the layouts
+ * <ul>
+ *   <li>A: one solver node with 2 solvers;</li>
+ *   <li>B: two solver nodes with 1 solver each;</li>
+ *   <li>S: two solver nodes with 1 solver each and strict pulling ({@code runtime.prefetch = 1}),</li>
+ * </ul>
+ * run in the order A B, B A, A B, … ({@code --repeats} pairs; a drift of the shared machine's speed
+ * during the command then weighs on both layouts alike), then S ({@link #plan}).
+ * (a) The throughput ratio = mean hypergradients per second of the B runs / that of the A runs, in the
+ * steady state (the answers after the first quarter of the items, so that the JIT warm-up of fresh JVMs
+ * is left out); each pair's own ratio is reported too. (b) The round-trip overhead per work item at the
+ * runtime's default prefetch (the B runs): the solver's time outside its solves, from its first item to
+ * its last (handling around each solve plus any wait for the next item), over its summed solve time —
+ * what the messaging of a work item costs a training. (b′) The round trip itself, from run S: the optimizer
+ * side's time from handing an item out to the solver's answer ({@link bilevel.actors.Sampler.Trace}) minus
+ * the solver's own solve time, summed over the items and divided by the summed solve time. With strict
+ * pulling an item never waits behind another one at its solver, so the difference is messaging alone
+ * (serialization, TCP, dispatch, both ways) and nothing overlaps it; with prefetch 2 the same difference
+ * also holds the time an item waited in the solver's mailbox, so it is not an overhead there.
  *
  * <p>Child JVMs are stopped on every path: after the run they leave when the optimizer node asks them to;
  * on failure or Ctrl-C they get SIGTERM (a shutdown hook), then SIGKILL; they also stop by themselves
@@ -73,6 +79,7 @@ import java.util.concurrent.TimeUnit;
                 "Throughput of 2 one-solver nodes versus 1 node with 2 solvers (separate JVMs started by this command, "
                         + "the optimizer in this one), and the round-trip overhead per work item relative to its solve time.",
                 "Targets: ratio >= 0.9, overhead < 2 %%. Every hypergradient is a cold solve of its own sample, as in bench throughput.",
+                "Order: A B, B A, ... (--repeats pairs of 1 node x 2 solvers = A and 2 nodes x 1 solver = B), then 2 nodes with strict pulling.",
         })
 public final class BenchClusterCommand implements Callable<Integer> {
 
@@ -91,6 +98,14 @@ public final class BenchClusterCommand implements Callable<Integer> {
 
     @Option(names = "--size", paramLabel = "N", description = "Crop size N x N (sets data.crop and data.embedded.size; default: the experiment's).")
     Integer size;
+
+    @Option(names = "--repeats", paramLabel = "R", defaultValue = "3",
+            description = "Interleaved pairs of the two layouts whose throughputs are compared (default: ${DEFAULT-VALUE}).")
+    int repeats;
+
+    @Option(names = "--trace", paramLabel = "DIR",
+            description = "Also write every answered item's timings, one tab-separated file per run, into DIR (created).")
+    Path traceDir;
 
     @Option(names = "--json", description = "Print one JSON document instead of the table.")
     boolean json;
@@ -114,17 +129,35 @@ public final class BenchClusterCommand implements Callable<Integer> {
     static final int FLOOR_PROBES = 25;
 
     /** One layout of solver nodes. */
-    record Layout(String name, int nodes, int solversPerNode, int prefetch) {
+    public record Layout(String name, int nodes, int solversPerNode, int prefetch) {
     }
 
-    static final List<Layout> LAYOUTS = List.of(
-            new Layout("1 node x 2 solvers", 1, 2, 2),
-            new Layout("2 nodes x 1 solver", 2, 1, 2),
-            new Layout("2 nodes x 1 solver, prefetch 1", 2, 1, 1));
+    public static final Layout ONE_NODE = new Layout("1 node x 2 solvers", 1, 2, 2);
+    public static final Layout TWO_NODES = new Layout("2 nodes x 1 solver", 2, 1, 2);
+    public static final Layout STRICT = new Layout("2 nodes x 1 solver, prefetch 1", 2, 1, 1);
+
+    /**
+     * The runs in their order: {@code repeats} pairs of {@link #ONE_NODE} and {@link #TWO_NODES}, the second
+     * pair in the opposite order of the first and so on (A B, B A, A B, …), then {@link #STRICT}.
+     */
+    public static List<Layout> plan(int repeats) {
+        List<Layout> order = new ArrayList<>();
+        for (int r = 0; r < repeats; r++) {
+            order.addAll(r % 2 == 0 ? List.of(ONE_NODE, TWO_NODES) : List.of(TWO_NODES, ONE_NODE));
+        }
+        order.add(STRICT);
+        return order;
+    }
+
+    /** Mean of {@code values}; NaN if empty or any is NaN. */
+    public static double mean(List<Double> values) {
+        return values.isEmpty() ? Double.NaN : values.stream().mapToDouble(Double::doubleValue).sum() / values.size();
+    }
 
     /**
      * One timed run.
      *
+     * @param order                         its place in the command's sequence of runs (1: first; see {@link #plan})
      * @param hypergradientsPerSecond       applied hypergradients / wall time from the first item to the last update
      * @param steadyHypergradientsPerSecond answers after the first quarter of the items / their time span
      * @param outsideNumericsFraction       1 − solver numerics time / (solvers × wall time)
@@ -141,7 +174,7 @@ public final class BenchClusterCommand implements Callable<Integer> {
      * @param solverLostFraction            that time summed over the items / their summed solve time: what
      *                                      messaging costs a training at this prefetch
      */
-    public record Run(String layout, int nodes, int solversPerNode, int prefetch, long hypergradients, double seconds,
+    public record Run(int order, String layout, int nodes, int solversPerNode, int prefetch, long hypergradients, double seconds,
                       double hypergradientsPerSecond, double steadyHypergradientsPerSecond, double numericsSeconds,
                       double millisecondsPerHypergradient, double outsideNumericsFraction, int tracedItems,
                       double meanSolveMilliseconds, double meanRoundTripMilliseconds, double meanOverheadMilliseconds,
@@ -153,11 +186,16 @@ public final class BenchClusterCommand implements Callable<Integer> {
     /** The report (the JSON document). */
     public record Report(String version, MachineInfo machine, double loadAverageBefore, double loadAverageAfter,
                          String regularizer, String dtype, int crop, String operator, double epsilon,
-                         int hypergradientsPerRun, List<Run> runs, double throughputRatio, double wholeRunThroughputRatio,
-                         double targetThroughputRatio, double roundTripOverheadFraction,
+                         int hypergradientsPerRun, int repeats, List<Run> runs, double throughputRatio,
+                         List<Double> pairThroughputRatios, double wholeRunThroughputRatio,
+                         double targetThroughputRatio, double solverLostFraction, double meanSolverLostMilliseconds,
+                         double targetRoundTripOverheadFraction, double roundTripOverheadFraction,
                          double meanRoundTripOverheadMilliseconds, double meanSolveMilliseconds,
-                         double targetRoundTripOverheadFraction, double solverLostFraction,
-                         double meanSolverLostMilliseconds, double messagingFloorMilliseconds) {
+                         double messagingFloorMilliseconds) {
+        public Report {
+            runs = List.copyOf(runs);
+            pairThroughputRatios = List.copyOf(pairThroughputRatios);
+        }
     }
 
     private final List<Process> children = new ArrayList<>();
@@ -166,6 +204,9 @@ public final class BenchClusterCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         if (hypergradients < 4) {
             throw new UsageException("--hypergradients must be at least 4, got " + hypergradients);
+        }
+        if (repeats < 1) {
+            throw new UsageException("--repeats must be at least 1, got " + repeats);
         }
         Duration limit;
         try {
@@ -182,6 +223,13 @@ public final class BenchClusterCommand implements Callable<Integer> {
         }
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
+        if (traceDir != null) {
+            try {
+                Files.createDirectories(traceDir);
+            } catch (IOException e) {
+                throw new UsageException("--trace: cannot create " + traceDir + ": " + e.getMessage());
+            }
+        }
         TrainingSpec timed = BenchThroughputCommand.spec(config, set, hypergradients);
         Map<String, String> nodeOverrides = BenchThroughputCommand.workload(set, hypergradients);
         nodeOverrides.put("runtime.mode", "async");
@@ -209,13 +257,14 @@ public final class BenchClusterCommand implements Callable<Integer> {
             // the optimizer side's messaging path is compiled before the first timed run, as the nodes' is (--warm-up)
             floor = bilevel.cli.train.NodeCommand.warmUpMessaging(timed, com.typesafe.config.ConfigFactory.empty(),
                     FLOOR_PROBES, err).idleMillis();
-            for (int i = 0; i < LAYOUTS.size(); i++) {
-                Layout layout = LAYOUTS.get(i);
-                err.printf(Locale.ROOT, "run %d/%d: %s (%d hypergradients, %s %s %dx%d)%n", i + 1, LAYOUTS.size(),
+            List<Layout> plan = plan(repeats);
+            for (int i = 0; i < plan.size(); i++) {
+                Layout layout = plan.get(i);
+                err.printf(Locale.ROOT, "run %d/%d: %s (%d hypergradients, %s %s %dx%d)%n", i + 1, plan.size(),
                         layout.name(), hypergradients, timed.regularizer().type(), timed.dtype(), timed.data().crop(),
                         timed.data().crop());
                 err.flush();
-                runs.add(run(layout, timed, rt, data, nodeOverrides, scratch, logs, limit));
+                runs.add(run(layout, i + 1, timed, rt, data, nodeOverrides, scratch, logs, limit));
             }
             ok = true;
         } catch (TrainingException e) {
@@ -235,18 +284,23 @@ public final class BenchClusterCommand implements Callable<Integer> {
             }
         }
         double loadAfter = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
-        Run one = runs.get(0);
-        Run two = runs.get(1);
-        Run strict = runs.get(2);
-        double ratio = Double.isFinite(two.steadyHypergradientsPerSecond()) && Double.isFinite(one.steadyHypergradientsPerSecond())
-                ? two.steadyHypergradientsPerSecond() / one.steadyHypergradientsPerSecond()
-                : two.hypergradientsPerSecond() / one.hypergradientsPerSecond();
+        List<Run> ones = runs.stream().filter(r -> r.layout().equals(ONE_NODE.name())).toList();
+        List<Run> twos = runs.stream().filter(r -> r.layout().equals(TWO_NODES.name())).toList();
+        Run strict = runs.get(runs.size() - 1);
+        List<Double> pairRatios = new ArrayList<>();
+        for (int p = 0; p < repeats; p++) {
+            pairRatios.add(steadyOrWhole(twos.get(p)) / steadyOrWhole(ones.get(p)));
+        }
+        double ratio = mean(twos.stream().map(BenchClusterCommand::steadyOrWhole).toList())
+                / mean(ones.stream().map(BenchClusterCommand::steadyOrWhole).toList());
+        double wholeRatio = mean(twos.stream().map(Run::hypergradientsPerSecond).toList())
+                / mean(ones.stream().map(Run::hypergradientsPerSecond).toList());
         Report report = new Report(VersionProvider.version(), MachineInfo.current(), loadBefore, loadAfter,
                 timed.regularizer().type(), timed.dtype(), timed.data().crop(), timed.problem().operator(),
-                bilevel.numerics.upper.Schedule.parse(timed.train().accuracy()).at(0), hypergradients, runs, ratio,
-                two.hypergradientsPerSecond() / one.hypergradientsPerSecond(), 0.9, strict.roundTripOverheadFraction(),
-                strict.meanOverheadMilliseconds(), strict.meanSolveMilliseconds(), 0.02, two.solverLostFraction(),
-                two.meanSolverLostMilliseconds(), floor);
+                bilevel.numerics.upper.Schedule.parse(timed.train().accuracy()).at(0), hypergradients, repeats, runs, ratio,
+                pairRatios, wholeRatio, 0.9, mean(twos.stream().map(Run::solverLostFraction).toList()),
+                mean(twos.stream().map(Run::meanSolverLostMilliseconds).toList()), 0.02, strict.roundTripOverheadFraction(),
+                strict.meanOverheadMilliseconds(), strict.meanSolveMilliseconds(), floor);
         if (json) {
             out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(report));
         } else {
@@ -256,40 +310,50 @@ public final class BenchClusterCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** Steady-state hypergradients per second of {@code run}, or its whole-run rate when too few answers. */
+    private static double steadyOrWhole(Run run) {
+        return Double.isFinite(run.steadyHypergradientsPerSecond()) ? run.steadyHypergradientsPerSecond()
+                : run.hypergradientsPerSecond();
+    }
+
     private static void print(PrintWriter out, Report r) {
         out.printf(Locale.ROOT, "%s (%s, %s %dx%d), %d cold hypergradients per run, %d cores, load %.1f -> %.1f%n",
                 r.regularizer(), r.dtype(), r.operator(), r.crop(), r.crop(), r.hypergradientsPerRun(), r.machine().cores(),
                 r.loadAverageBefore(), r.loadAverageAfter());
         out.println("optimizer node in this JVM; solver nodes in separate JVMs (-Dbilevel.threads=1, OMP_NUM_THREADS=1)");
-        out.printf(Locale.ROOT, "%-32s %9s %12s %12s %13s %17s%n", "solver nodes", "seconds", "hypergrad/s",
+        out.printf(Locale.ROOT, "%-4s %-32s %9s %12s %12s %13s %17s%n", "run", "solver nodes", "seconds", "hypergrad/s",
                 "steady hg/s", "ms/hypergrad", "outside numerics");
         for (Run run : r.runs()) {
-            out.printf(Locale.ROOT, "%-32s %9.2f %12.2f %12.2f %13.1f %16.2f%%%n", run.layout(), run.seconds(),
+            out.printf(Locale.ROOT, "%-4d %-32s %9.2f %12.2f %12.2f %13.1f %16.2f%%%n", run.order(), run.layout(), run.seconds(),
                     run.hypergradientsPerSecond(), run.steadyHypergradientsPerSecond(), run.millisecondsPerHypergradient(),
                     100 * run.outsideNumericsFraction());
         }
-        out.printf(Locale.ROOT, "throughput ratio 2 nodes / 1 node: %.2f steady (%.2f whole run; target >= %.1f)%n",
-                r.throughputRatio(), r.wholeRunThroughputRatio(), r.targetThroughputRatio());
-        out.printf(Locale.ROOT, "round-trip overhead per work item (strict pulling): %.2f ms on a %.1f ms solve = %.2f %% "
-                        + "(target < %.0f %%)%n", r.meanRoundTripOverheadMilliseconds(), r.meanSolveMilliseconds(),
-                100 * r.roundTripOverheadFraction(), 100 * r.targetRoundTripOverheadFraction());
+        StringBuilder pairs = new StringBuilder();
+        for (double p : r.pairThroughputRatios()) {
+            pairs.append(pairs.length() == 0 ? "" : ", ").append(String.format(Locale.ROOT, "%.2f", p));
+        }
+        out.printf(Locale.ROOT, "(a) throughput ratio 2 nodes / 1 node: %.2f steady, over %d interleaved pair%s (pairs: %s; "
+                        + "whole runs %.2f; target >= %.1f)%n", r.throughputRatio(), r.repeats(), r.repeats() == 1 ? "" : "s",
+                pairs, r.wholeRunThroughputRatio(), r.targetThroughputRatio());
+        out.printf(Locale.ROOT, "(b) round-trip overhead per work item at the default prefetch %d (2 nodes): %.2f ms = %.2f %% "
+                        + "of the solve (target < %.0f %%): the solver's time outside its solves%n", TWO_NODES.prefetch(),
+                r.meanSolverLostMilliseconds(), 100 * r.solverLostFraction(), 100 * r.targetRoundTripOverheadFraction());
         Run strict = r.runs().get(r.runs().size() - 1);
-        out.printf(Locale.ROOT, "  of which: to the solver %.2f ms, on the solver around the solve %.2f ms, back %.2f ms "
-                        + "(median %.2f ms)%n", strict.meanOutboundMilliseconds(), strict.meanSolverSideMilliseconds(),
-                strict.meanInboundMilliseconds(), strict.medianOverheadMilliseconds());
-        out.printf(Locale.ROOT, "  messaging floor: %.2f ms per round trip of the same messages between two idle actor systems "
+        out.printf(Locale.ROOT, "    the round trip itself, strict pulling (prefetch 1, nothing overlaps it): %.2f ms on a %.1f ms "
+                        + "solve = %.2f %% (median %.2f ms)%n", r.meanRoundTripOverheadMilliseconds(), r.meanSolveMilliseconds(),
+                100 * r.roundTripOverheadFraction(), strict.medianOverheadMilliseconds());
+        out.printf(Locale.ROOT, "    of which: to the solver %.2f ms, on the solver around the solve %.2f ms, back %.2f ms%n",
+                strict.meanOutboundMilliseconds(), strict.meanSolverSideMilliseconds(), strict.meanInboundMilliseconds());
+        out.printf(Locale.ROOT, "    messaging floor: %.2f ms per round trip of the same messages between two idle actor systems "
                 + "(no runtime logic; median after 100 ms pauses)%n", r.messagingFloorMilliseconds());
-        out.printf(Locale.ROOT, "solver time lost to messaging per work item (2 nodes, default prefetch %d): %.2f ms = %.2f %% "
-                        + "of the solve (target < %.0f %%)%n", r.runs().get(1).prefetch(), r.meanSolverLostMilliseconds(),
-                100 * r.solverLostFraction(), 100 * r.targetRoundTripOverheadFraction());
     }
 
     /** One timed run: the optimizer node here, {@code layout.nodes()} solver node JVMs. */
-    private Run run(Layout layout, TrainingSpec timed, RuntimeSpec rt, TrainingData data, Map<String, String> nodeOverrides,
+    private Run run(Layout layout, int order, TrainingSpec timed, RuntimeSpec rt, TrainingData data, Map<String, String> nodeOverrides,
                     Path scratch, Path logs, Duration limit) throws IOException {
         int port = freePort();
         String seed = "127.0.0.1:" + port;
-        String tag = layout.nodes() + "x" + layout.solversPerNode() + "-p" + layout.prefetch();
+        String tag = order + "-" + layout.nodes() + "x" + layout.solversPerNode() + "-p" + layout.prefetch();
         List<Process> mine = new ArrayList<>();
         List<Path> logFiles = new ArrayList<>();
         for (int i = 0; i < layout.nodes(); i++) {
@@ -355,6 +419,9 @@ public final class BenchClusterCommand implements Callable<Integer> {
         int solvers = layout.nodes() * layout.solversPerNode();
         double wall = r.trainingSeconds();
         List<Sampler.Answer> items = new ArrayList<>(trace);
+        if (traceDir != null) {
+            writeTrace(traceDir.resolve("run-" + tag + ".tsv"), items);
+        }
         long[] answered = items.stream().mapToLong(Sampler.Answer::answeredNanos).sorted().toArray();
         double sumSolve = 0;
         double sumTrip = 0;
@@ -396,7 +463,7 @@ public final class BenchClusterCommand implements Callable<Integer> {
         int n = overheads.size();
         double[] sorted = overheads.stream().mapToDouble(Double::doubleValue).sorted().toArray();
         double median = n == 0 ? Double.NaN : n % 2 == 1 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
-        return new Run(layout.name(), layout.nodes(), layout.solversPerNode(), layout.prefetch(), r.steps(), wall,
+        return new Run(order, layout.name(), layout.nodes(), layout.solversPerNode(), layout.prefetch(), r.steps(), wall,
                 r.steps() / wall, steadyRate(answered), r.numericsSeconds(), 1e3 * r.secondsPerHypergradient(),
                 Math.max(0, 1 - r.numericsSeconds() / (solvers * wall)), items.size(),
                 n == 0 ? Double.NaN : sumSolve / n / 1e6, n == 0 ? Double.NaN : sumTrip / n / 1e6,
@@ -405,6 +472,27 @@ public final class BenchClusterCommand implements Callable<Integer> {
                 split == 0 ? Double.NaN : sumOut / split / 1e6, split == 0 ? Double.NaN : sumSide / split / 1e6,
                 split == 0 ? Double.NaN : sumIn / split / 1e6,
                 split == 0 ? Double.NaN : lost / split / 1e6, lostSolve > 0 ? lost / lostSolve : Double.NaN);
+    }
+
+    /**
+     * One line per answered item, in hand-out order: its id, solver, and in milliseconds the hand-out → the
+     * solver's start on it ({@code out}), the solver's time around the solve ({@code around}), its next request
+     * → the optimizer side ({@code back}) and the solve; −1 where the solver's timestamps are unknown.
+     */
+    static void writeTrace(Path file, List<Sampler.Answer> items) throws IOException {
+        List<Sampler.Answer> sorted = new ArrayList<>(items);
+        sorted.sort(Comparator.comparingLong(Sampler.Answer::handedOutNanos));
+        try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(file))) {
+            w.println("work_id\tsolver\tout_ms\taround_ms\tback_ms\tsolve_ms");
+            for (Sampler.Answer x : sorted) {
+                boolean split = x.receivedNanos() > 0 && x.repliedNanos() > 0 && x.solveNanos() >= 0;
+                w.printf(Locale.ROOT, "%d\t%d\t%.3f\t%.3f\t%.3f\t%.3f%n", x.workId(), x.solverId(),
+                        split ? (x.receivedNanos() - x.handedOutNanos()) / 1e6 : -1,
+                        split ? (x.repliedNanos() - x.receivedNanos() - x.solveNanos()) / 1e6 : -1,
+                        split ? (x.answeredNanos() - x.repliedNanos()) / 1e6 : -1,
+                        x.solveNanos() >= 0 ? x.solveNanos() / 1e6 : -1);
+            }
+        }
     }
 
     /**
