@@ -49,11 +49,19 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 # build once (if needed) before N launchers start in parallel
 "$here/bilevel" --version >/dev/null
 
+# the logs are appended to (a continued run keeps its history): report only what this start wrote
+offsets=()
+for i in $(seq 1 "$n"); do offsets+=("$(stat -c %s "$logs/node-$i.log" 2>/dev/null || echo 0)"); done
+this_start() { tail -c +$(( ${offsets[$(( $1 - 1 ))]} + 1 )) "$logs/node-$1.log"; }
+
 pids=()
+stopped=""
 stop_all() {
+    stopped="$1"
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 }
-trap stop_all INT TERM
+trap 'stop_all INT' INT
+trap 'stop_all TERM' TERM
 
 "$here/bilevel" node --roles optimizer,solver --host 127.0.0.1 --port "${ports[0]}" --seeds "$seed" \
     --min-nodes "$n" --min-solvers "$n" --solvers 1 --out "$out" ${args[@]+"${args[@]}"} >>"$logs/node-1.log" 2>&1 &
@@ -67,11 +75,27 @@ echo "started $n nodes (ports ${ports[*]}); run folder $out, logs $logs"
 
 rc=0
 for i in "${!pids[@]}"; do
-    if ! wait "${pids[$i]}"; then
-        echo "node $((i + 1)) exited with an error (see $logs/node-$((i + 1)).log)" >&2
+    while :; do
+        status=0
+        wait "${pids[$i]}" || status=$?
+        # a trapped Ctrl-C/SIGTERM interrupts wait (status > 128) while the node is still leaving: wait again,
+        # so that the script never returns before every node (the optimizer's last checkpoint) is done
+        if [ "$status" -gt 128 ] && kill -0 "${pids[$i]}" 2>/dev/null; then
+            continue
+        fi
+        break
+    done
+    # 143: the node's JVM ended on the SIGTERM this script sent it (after its graceful leave)
+    if [ "$status" -ne 0 ] && ! { [ -n "$stopped" ] && [ "$status" -eq 143 ]; }; then
+        echo "node $((i + 1)) exited with code $status (see $logs/node-$((i + 1)).log)" >&2
         rc=1
     fi
 done
-for i in $(seq 1 "$n"); do grep -h "this node computed" "$logs/node-$i.log" || true; done
-grep -h "^steps " "$logs/node-1.log" || true
+for i in $(seq 1 "$n"); do this_start "$i" | grep -h "this node computed" || true; done
+this_start 1 | grep -h "^steps " || true
+if [ -n "$stopped" ]; then
+    echo "stopped (SIG$stopped): every node has left; run this script again with --out $out to continue the run" >&2
+    [ "$stopped" = INT ] && exit 130
+    exit 143
+fi
 exit $rc
