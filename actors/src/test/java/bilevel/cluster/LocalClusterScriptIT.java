@@ -2,6 +2,7 @@ package bilevel.cluster;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -28,6 +29,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * same {@code --out} finishes the run with each update once. An integration test (Failsafe, after
  * {@code package}): the script runs the packaged application ({@code BILEVEL_SKIP_BUILD}, no nested build).
  */
+@Tag("cluster")
 class LocalClusterScriptIT {
     private static final Path ROOT = Path.of("..").toAbsolutePath().normalize();
     private static final Pattern COMPUTED = Pattern.compile("this node computed (\\d+) hypergradients");
