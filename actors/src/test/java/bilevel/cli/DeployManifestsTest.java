@@ -135,6 +135,23 @@ class DeployManifestsTest {
     }
 
     @Test
+    void voluntaryDisruptionsEvictAtMostOnePodOfTheCluster() {
+        List<JsonNode> budgets = ofKind("PodDisruptionBudget");
+        assertEquals(1, budgets.size(), "one PodDisruptionBudget over the whole cluster");
+        JsonNode pdb = budgets.get(0);
+        assertEquals("policy/v1", pdb.path("apiVersion").asText());
+        assertEquals(1, pdb.path("spec").path("maxUnavailable").asInt(), pdb.toString());
+        assertTrue(pdb.path("spec").path("minAvailable").isMissingNode(), "maxUnavailable alone: " + pdb);
+        JsonNode selector = pdb.path("spec").path("selector").path("matchLabels");
+        assertFalse(selector.isEmpty(), pdb.toString());
+        for (JsonNode w : ofKind("Deployment", "StatefulSet")) {
+            JsonNode labels = w.path("spec").path("template").path("metadata").path("labels");
+            selector.fields().forEachRemaining(e -> assertEquals(e.getValue().asText(), labels.path(e.getKey()).asText(),
+                    "the budget selects the pods of " + w.path("metadata").path("name").asText()));
+        }
+    }
+
+    @Test
     void theExperimentLoadsAndItsDataLiesInAVolumeEveryPodMounts(@TempDir Path tmp) throws IOException {
         JsonNode map = one("ConfigMap", "bilevel-experiment");
         String conf = map.path("data").path("experiment.conf").asText();
