@@ -349,4 +349,73 @@ class ClusterProcessTest {
         assertTrue(Files.exists(outA.resolve("model.json")) || Files.exists(outB.resolve("model.json")));
         phase("restart until the end");
     }
+
+    /** Sends {@code signal} (STOP, CONT) to a process. */
+    static void signal(Process p, String signal) throws Exception {
+        Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(p.pid())).inheritIO().start();
+        assertEquals(0, kill.waitFor(), "kill -" + signal);
+    }
+
+    /** The newest checkpoint's accepted-update count in {@code out} (−1: none). */
+    static long newestCheckpointSteps(Path out) throws IOException {
+        Path dir = out.resolve("checkpoints");
+        if (!Files.isDirectory(dir)) {
+            return -1;
+        }
+        try (java.util.stream.Stream<Path> files = Files.list(dir)) {
+            java.util.Optional<Path> newest = files.filter(f -> f.getFileName().toString().matches("ckpt-\\d+\\.json"))
+                    .max(Path::compareTo);
+            return newest.isEmpty() ? -1 : JSON.readTree(newest.get().toFile()).path("payload").path("steps").asLong(-1);
+        }
+    }
+
+    /**
+     * The node running the singleton freezes (SIGSTOP: a long GC pause, a suspended VM) mid-run: the others
+     * see it unreachable, the split brain resolver downs it, and the other optimizer-role node continues from
+     * the replicated state. When the frozen node wakes up (SIGCONT) while the run goes on, it must find out
+     * that it was removed and exit (code 4), and it must not extend the run's history on its own disk: its
+     * metrics file keeps the lines it had, and a checkpoint it writes on the way out holds no update beyond
+     * those. The run completes on the others with no accepted update lost and every step once.
+     */
+    @Test
+    void aFrozenSingletonNodeIsDownedAndDoesNotForkTheRunWhenItWakesUp() throws Exception {
+        int steps = 200;
+        Path conf = config(dir, steps);
+        Path outA = dir.resolve("run-fa"), outB = dir.resolve("run-fb");
+        List<Path> metrics = List.of(outA.resolve("metrics.jsonl"), outB.resolve("metrics.jsonl"));
+        List<Node> nodes = cluster(conf, "f", "optimizer,solver", outA, "optimizer,solver", outB);
+        int host = awaitProgress(KILL_AT, metrics, nodes);
+        Node frozen = nodes.get(host), heir = nodes.get(1 - host);
+        signal(frozen.process(), "STOP");
+        List<Long> before;
+        try {
+            before = steps(metrics.get(host));
+            // the heir takes over once the frozen node is downed, and the run goes on there
+            awaitProgress(5, List.of(metrics.get(1 - host)), List.of(heir, nodes.get(2)));
+            phase("until the singleton's node was frozen, downed, and the other one took over");
+        } finally {
+            signal(frozen.process(), "CONT");
+        }
+        long announced = before.get(before.size() - 1) + 1;
+        int code = frozen.awaitExit(Duration.ofMinutes(2));
+        phase("until the woken node exited");
+        assertEquals(4, code, "the woken node knows it was removed (exit 4):\n" + tail(frozen.text()));
+        frozen.text().lines().filter(l -> l.contains("WARN") || l.contains("ERROR") || l.contains("bilevel node:"))
+                .reduce((a, b) -> b).ifPresent(l -> System.out.println("woken node's last warning: " + l));
+        assertEquals(before, steps(metrics.get(host)), "no metrics line written after waking up");
+        assertTrue(newestCheckpointSteps(host == 0 ? outA : outB) <= announced,
+                "a checkpoint of the woken node holds no update beyond its own " + announced);
+        assertFalse(Files.exists((host == 0 ? outA : outB).resolve("model.json")));
+
+        assertEquals(0, heir.awaitExit(Duration.ofMinutes(3)), tail(heir.text()));
+        assertEquals(0, nodes.get(2).awaitExit(Duration.ofMinutes(1)), tail(nodes.get(2).text()));
+        Matcher m = Pattern.compile("continued from the replicated state of step (\\d+)").matcher(heir.text());
+        assertTrue(m.find(), "the heir did not continue from the replicated state:\n" + tail(heir.text()));
+        long restored = Long.parseLong(m.group(1));
+        System.out.printf("frozen after %d accepted updates; the heir continued from step %d (%d lost)%n", announced,
+                restored, Math.max(0, announced - restored));
+        assertTrue(restored >= announced, "accepted updates lost: " + (announced - restored));
+        assertEquals(range(restored, steps), steps(metrics.get(1 - host)));
+        assertTrue(Files.exists((host == 0 ? outB : outA).resolve("model.json")));
+    }
 }
