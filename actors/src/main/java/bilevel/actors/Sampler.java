@@ -229,8 +229,11 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
     public record Tick() implements Command {
     }
 
-    /** Internal: a watched solver has stopped for good. */
-    public record SolverStopped(int solverId) implements Command {
+    /**
+     * Internal: the watched solver {@code solver} (the incarnation known under {@code solverId} when it was
+     * watched) has stopped for good.
+     */
+    public record SolverStopped(int solverId, ActorRef<Solver.Command> solver) implements Command {
     }
 
     /**
@@ -412,8 +415,28 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
         if (m.wantsDirect()) {
             m.solver().tell(new Solver.WorkFrom(getContext().getSelf()));   // before any item (same sender: ordered)
         }
-        if (!solvers.containsKey(m.solverId())) {
-            getContext().watchWith(m.solver(), new SolverStopped(m.solverId()));
+        ActorRef<Solver.Command> known = solvers.get(m.solverId());
+        if (!m.solver().equals(known)) {
+            // a new solver, or a new incarnation under a known id (a cluster node restarted at the same
+            // host:port): the old one is gone, whether or not its stop has been noticed yet
+            if (known != null) {
+                getContext().unwatch(known);
+                if (!dead.contains(m.solverId())) {
+                    getContext().getLog().warn("solver {} was replaced by a new incarnation ({})", m.solverId(), m.solver());
+                    solverGone(m.solverId());
+                } else {
+                    getContext().getLog().info("solver {} is back: a new incarnation ({})", m.solverId(), m.solver());
+                }
+            }
+            dead.remove(m.solverId());
+            getContext().watchWith(m.solver(), new SolverStopped(m.solverId(), m.solver()));
+        } else if (dead.contains(m.solverId())) {
+            // reported stopped, yet asking for work: alive. Akka ends a watch at once when the solver's node is
+            // still joining at the address of a removed node (its tombstone); watch again, it holds once Up
+            getContext().getLog().info("solver {} reported stopped is asking for work: watching it again", m.solverId());
+            dead.remove(m.solverId());
+            getContext().unwatch(m.solver());
+            getContext().watchWith(m.solver(), new SolverStopped(m.solverId(), m.solver()));
         }
         solvers.put(m.solverId(), m.solver());
         Set<Long> mine = pulled.computeIfAbsent(m.solverId(), s -> new HashSet<>());
@@ -534,27 +557,39 @@ public final class Sampler extends AbstractBehavior<Sampler.Command> {
     }
 
     private Behavior<Command> onSolverStopped(SolverStopped m) {
+        if (!m.solver().equals(solvers.get(m.solverId()))) {
+            return this;   // an incarnation already replaced (its items were re-queued then)
+        }
         getContext().getLog().warn("solver {} has stopped; its work goes to the other solvers", m.solverId());
-        dead.add(m.solverId());
-        idle.remove(m.solverId());
-        Deque<Long> queued = home.remove(m.solverId());
+        solverGone(m.solverId());
+        dispatch();
+        return this;
+    }
+
+    /**
+     * Solver {@code id} is gone: nothing more goes to it; its queued and unanswered items go to the others
+     * (the caller dispatches).
+     */
+    private void solverGone(int id) {
+        dead.add(id);
+        pulled.remove(id);
+        idle.remove(id);
+        Deque<Long> queued = home.remove(id);
         if (queued != null) {
             any.addAll(queued);
         }
-        Deque<Long> queuedPriority = priorityHome.remove(m.solverId());
+        Deque<Long> queuedPriority = priorityHome.remove(id);
         if (queuedPriority != null) {
             priorityAny.addAll(queuedPriority);
         }
         for (Item item : new ArrayList<>(items.values())) {
-            if (item.assigned == m.solverId() && !item.computed) {
+            if (item.assigned == id && !item.computed) {
                 retry(item, "its solver stopped", false);
             }
         }
         if (dead.size() >= solverCount && optimizer != null) {
             optimizer.tell(new Optimizer.NoSolvers());
         }
-        dispatch();
-        return this;
     }
 
     private Behavior<Command> onSnapshot(Snapshot m) {

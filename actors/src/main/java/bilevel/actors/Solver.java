@@ -9,6 +9,7 @@ import akka.actor.typed.javadsl.AbstractBehavior;
 import akka.actor.typed.javadsl.ActorContext;
 import akka.actor.typed.javadsl.Behaviors;
 import akka.actor.typed.javadsl.Receive;
+import akka.actor.typed.javadsl.TimerScheduler;
 import bilevel.numerics.data.CropPlan;
 import bilevel.numerics.hypergradient.Hypergradient;
 import bilevel.numerics.regularizers.Regularizer;
@@ -34,7 +35,8 @@ import java.util.function.IntPredicate;
 public final class Solver extends AbstractBehavior<Solver.Command> {
 
     /** Messages a solver understands. */
-    public sealed interface Command extends CborSerializable permits Compute, Refine, Validate, SaveWarmStarts, Ping, WorkFrom {
+    public sealed interface Command extends CborSerializable permits Compute, Refine, Validate, SaveWarmStarts, Ping, WorkFrom,
+            IdleCheck {
     }
 
     /**
@@ -144,6 +146,19 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
     public record WorkFrom(ActorRef<Sampler.Command> sampler) implements Command {
     }
 
+    /** Internal (timer): if no work has come since the last request for a while, say hello again. */
+    public record IdleCheck() implements Command {
+    }
+
+    /**
+     * How long a solver waits without work after a request before it says hello again ({@link IdleCheck}).
+     * A request can go unanswered for good: in a cluster, a Sampler that watches a solver whose node is still
+     * joining at the address of a removed node (a node restarted at the same host:port) is told at once that
+     * the solver stopped (Akka's tombstones), and then hands it nothing — until the solver speaks again.
+     * Idle solvers of a healthy run (sync mode between batches) only cost the Sampler a no-op now and then.
+     */
+    public static final Duration IDLE_HELLO = Duration.ofSeconds(5);
+
     /** Test hook: called before every computation; may throw to simulate a failing solver. */
     @FunctionalInterface
     public interface Faults {
@@ -168,7 +183,14 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
      */
     public static Behavior<Command> create(int id, int reportId, SolverEnvironment env, ActorRef<Sampler.Command> sampler,
                                            WarmStarts loadWarmStarts, Faults faults) {
-        Behavior<Command> solver = Behaviors.setup(ctx -> new Solver(ctx, id, reportId, env, sampler, loadWarmStarts, faults));
+        return create(id, reportId, env, sampler, loadWarmStarts, faults, IDLE_HELLO);
+    }
+
+    /** As above, saying hello again after {@code idleHello} without work (see {@link #IDLE_HELLO}). */
+    public static Behavior<Command> create(int id, int reportId, SolverEnvironment env, ActorRef<Sampler.Command> sampler,
+                                           WarmStarts loadWarmStarts, Faults faults, Duration idleHello) {
+        Behavior<Command> solver = Behaviors.withTimers(timers -> Behaviors.setup(ctx -> new Solver(ctx, id, reportId, env,
+                sampler, loadWarmStarts, faults, timers, idleHello)));
         return Behaviors.supervise(solver).onFailure(Exception.class,
                 SupervisorStrategy.restart().withLimit(10, Duration.ofMinutes(1)));
     }
@@ -207,10 +229,16 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
     /** The item being computed (-1: none), reported as lost if the computation throws. */
     private long currentWork = -1;
     private int currentSample = -1;
+    private final Duration idleHello;
+    /** When this solver last asked for work, and last received some ({@link System#nanoTime()}). */
+    private long lastRequestNanos;
+    private long lastWorkNanos;
 
     private Solver(ActorContext<Command> context, int id, int reportId, SolverEnvironment env,
-                   ActorRef<Sampler.Command> sampler, WarmStarts warmStarts, Faults faults) {
+                   ActorRef<Sampler.Command> sampler, WarmStarts warmStarts, Faults faults, TimerScheduler<Command> timers,
+                   Duration idleHello) {
         super(context);
+        this.idleHello = idleHello;
         this.id = id;
         this.reportId = reportId;
         this.env = env;
@@ -229,6 +257,9 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
             context.getLog().debug("solver {} loaded {} warm starts", id, loaded);
         }
         sampler.tell(Sampler.RequestWork.hello(reportId, context.getSelf()));
+        lastRequestNanos = System.nanoTime();
+        lastWorkNanos = lastRequestNanos - 1;
+        timers.startTimerWithFixedDelay("idle", new IdleCheck(), idleHello);
     }
 
     private IntPredicate mine() {
@@ -245,6 +276,7 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
                 .onMessage(SaveWarmStarts.class, this::onSaveWarmStarts)
                 .onMessage(Ping.class, this::onPing)
                 .onMessage(WorkFrom.class, this::onWorkFrom)
+                .onMessage(IdleCheck.class, this::onIdleCheck)
                 .onSignal(PreRestart.class, this::onPreRestart)
                 .onSignal(PostStop.class, this::onPostStop)
                 .build();
@@ -253,6 +285,16 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
     private Behavior<Command> onPing(Ping m) {
         sampler = hello;
         hello.tell(Sampler.RequestWork.hello(reportId, getContext().getSelf()));
+        lastRequestNanos = System.nanoTime();
+        return this;
+    }
+
+    private Behavior<Command> onIdleCheck(IdleCheck m) {
+        long now = System.nanoTime();
+        if (lastWorkNanos - lastRequestNanos < 0 && now - lastRequestNanos >= idleHello.toNanos()) {
+            sampler.tell(Sampler.RequestWork.hello(reportId, getContext().getSelf()));
+            lastRequestNanos = now;
+        }
         return this;
     }
 
@@ -273,14 +315,17 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
     /** Computes {@code task}, sends the result to {@code replyTo}, then asks the Sampler for the next item. */
     private Behavior<Command> computeAndAnswer(Task task, ActorRef<Optimizer.Command> replyTo) {
         long received = System.nanoTime();
+        lastWorkNanos = received;
         Optimizer.Computed c = compute(task);
         replyTo.tell(c);
+        lastRequestNanos = System.nanoTime();
         sampler.tell(new Sampler.RequestWork(reportId, getContext().getSelf(), task.workId(), c.numericsNanos(), received,
-                System.nanoTime()));
+                lastRequestNanos));
         return this;
     }
 
     private Behavior<Command> onValidate(Validate m) {
+        lastWorkNanos = System.nanoTime();
         currentWork = m.workId();
         currentSample = -1;
         long t0 = System.nanoTime();
@@ -290,6 +335,7 @@ public final class Solver extends AbstractBehavior<Solver.Command> {
         currentWork = -1;
         m.replyTo().tell(new Optimizer.Validated(m.workId(), m.round(), m.image(), r.psnr(), r.iterations(), nanos, reportId));
         sampler.tell(new Sampler.RequestWork(reportId, getContext().getSelf(), m.workId(), nanos));
+        lastRequestNanos = System.nanoTime();
         return this;
     }
 

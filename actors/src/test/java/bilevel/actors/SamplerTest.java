@@ -194,6 +194,85 @@ class SamplerTest {
         assertEquals(2, retried.attempt());
     }
 
+    /**
+     * In a cluster a solver's id comes from its node's host:port, so a node restarted at the same address
+     * brings solvers with the ids of the lost ones (new actor references). They must get work — whether the
+     * old incarnation's stop was noticed before their hello or only after it — and the old one's unanswered
+     * item must be issued again, not left waiting for a reply that cannot come.
+     */
+    @Test
+    void aSolverRestartedWithTheSameIdGetsWorkWhicheverComesFirstItsHelloOrTheOldOnesStop() {
+        RuntimeSpec rt = Fixtures.runtime(RuntimeSpec.Mode.ASYNC, 1).withPrefetch(1);
+        ActorRef<Sampler.Command> sampler = kit.spawn(Sampler.create(rt, minibatches(), Sampler.Start.fresh(5)));
+        TestProbe<Optimizer.Command> optimizer = kit.createTestProbe(Optimizer.Command.class);
+        sampler.tell(new Sampler.UpdateTheta(0, THETA, 0, 1e-2, 1e-2, optimizer.ref()));
+
+        // (1) the stop is noticed first, then the new incarnation says hello
+        TestProbe<Solver.Command> first = kit.createTestProbe(Solver.Command.class);
+        ActorRef<Solver.Command> old = forwarder(first);
+        sampler.tell(new Sampler.RequestWork(7, old, -1));
+        Solver.Task a = ((Solver.Compute) first.receiveMessage(Duration.ofSeconds(3))).task();
+        kit.stop(old);
+        optimizer.awaitAssert(Duration.ofSeconds(10), Duration.ofMillis(50), () -> {
+            sampler.tell(new Sampler.Snapshot(0, optimizer.ref()));
+            assertEquals(1, optimizer.expectMessageClass(Optimizer.SamplerState.class).reissued(), "the stop was noticed");
+            return null;
+        });
+        TestProbe<Solver.Command> second = kit.createTestProbe(Solver.Command.class);
+        ActorRef<Solver.Command> restarted = forwarder(second);
+        sampler.tell(new Sampler.RequestWork(7, restarted, -1));
+        Solver.Task b = ((Solver.Compute) second.receiveMessage(Duration.ofSeconds(3))).task();
+        assertEquals(a.workId(), b.workId(), "the orphaned item first");
+        sampler.tell(new Sampler.RequestWork(7, restarted, b.workId()));
+        Solver.Task c = ((Solver.Compute) second.receiveMessage(Duration.ofSeconds(3))).task();
+        assertTrue(c.workId() != b.workId(), "and more work after it");
+
+        // (2) the next incarnation says hello while the previous one's stop has not been noticed yet
+        TestProbe<Solver.Command> third = kit.createTestProbe(Solver.Command.class);
+        ActorRef<Solver.Command> again = forwarder(third);
+        sampler.tell(new Sampler.RequestWork(7, again, -1));
+        Solver.Task d = ((Solver.Compute) third.receiveMessage(Duration.ofSeconds(3))).task();
+        assertEquals(c.workId(), d.workId(), "the replaced incarnation's unanswered item goes to the new one");
+        kit.stop(restarted);   // its stop notice arrives now, about an incarnation already replaced
+        sampler.tell(new Sampler.RequestWork(7, again, d.workId()));
+        Solver.Task e = ((Solver.Compute) third.receiveMessage(Duration.ofSeconds(3))).task();
+        assertTrue(e.workId() != d.workId());
+        third.expectNoMessage(Duration.ofMillis(300));   // still one item at a time (prefetch 1)
+        sampler.tell(new Sampler.RequestWork(7, again, e.workId()));
+        third.expectMessageClass(Solver.Compute.class, Duration.ofSeconds(3));
+        second.expectNoMessage(Duration.ofMillis(100));
+    }
+
+    /**
+     * Akka tells a watcher at once that an actor stopped when its node is still joining at the address of a
+     * removed node; a solver reported stopped that asks for work (its idle hello) is alive and gets work.
+     */
+    @Test
+    void aSolverReportedStoppedThatAsksForWorkIsAliveAndGetsWork() {
+        RuntimeSpec rt = Fixtures.runtime(RuntimeSpec.Mode.ASYNC, 1).withPrefetch(1);
+        ActorRef<Sampler.Command> sampler = kit.spawn(Sampler.create(rt, minibatches(), Sampler.Start.fresh(5)));
+        TestProbe<Optimizer.Command> optimizer = kit.createTestProbe(Optimizer.Command.class);
+        TestProbe<Solver.Command> probe = kit.createTestProbe(Solver.Command.class);
+        ActorRef<Solver.Command> solver = forwarder(probe);
+        sampler.tell(Sampler.RequestWork.hello(3, solver));
+        assertTrue(probe.receiveMessage(Duration.ofSeconds(3)) instanceof Solver.WorkFrom);
+        sampler.tell(new Sampler.SolverStopped(3, solver));   // a spurious stop notice
+        sampler.tell(new Sampler.UpdateTheta(0, THETA, 0, 1e-2, 1e-2, optimizer.ref()));
+        probe.expectNoMessage(Duration.ofMillis(200));   // nothing goes to a stopped solver
+        sampler.tell(Sampler.RequestWork.hello(3, solver));
+        assertTrue(probe.receiveMessage(Duration.ofSeconds(3)) instanceof Solver.WorkFrom);
+        Solver.Task t = ((Solver.Compute) probe.receiveMessage(Duration.ofSeconds(3))).task();
+        sampler.tell(new Sampler.RequestWork(3, solver, t.workId()));
+        assertTrue(probe.receiveMessage(Duration.ofSeconds(3)) instanceof Solver.Compute, "and it keeps getting work");
+        // the new watch holds: a real stop is still noticed
+        kit.stop(solver);
+        optimizer.awaitAssert(Duration.ofSeconds(10), Duration.ofMillis(50), () -> {
+            sampler.tell(new Sampler.Snapshot(0, optimizer.ref()));
+            assertEquals(1, optimizer.expectMessageClass(Optimizer.SamplerState.class).reissued(), "its item re-queued");
+            return null;
+        });
+    }
+
     @Test
     void withMinSolversNothingIsHandedOutBeforeThatManySolversHaveAsked() {
         RuntimeSpec rt = Fixtures.runtime(RuntimeSpec.Mode.ASYNC, 3).withPrefetch(1);

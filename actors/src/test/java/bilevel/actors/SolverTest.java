@@ -115,4 +115,35 @@ class SolverTest {
             kit.stop(solver);
         }
     }
+
+    @Test
+    void anIdleSolverSaysHelloAgainUntilItGetsWork() {
+        Regularizer reg = RegularizerFactory.create("tv", Map.of());
+        double[] theta = reg.project(reg.initialTheta(4));
+        try (SolverEnvironment env = new SolverEnvironment(data, spec, DataType.DOUBLE, 1)) {
+            TestProbe<Sampler.Command> sampler = kit.createTestProbe(Sampler.Command.class);
+            TestProbe<Optimizer.Command> optimizer = kit.createTestProbe(Optimizer.Command.class);
+            ActorRef<Solver.Command> solver = kit.spawn(Solver.create(0, 0, env, sampler.ref(), Solver.WarmStarts.none(),
+                    Solver.Faults.NONE, Duration.ofMillis(300)), "solver-idle", DispatcherSelector.fromConfig("bilevel-solver-dispatcher"));
+            assertTrue(sampler.expectMessageClass(Sampler.RequestWork.class).wantsDirect());
+            // nobody answers (a request lost, or a Sampler that wrongly thinks it stopped): hello again, and again
+            for (int i = 0; i < 2; i++) {
+                Sampler.RequestWork again = sampler.expectMessageClass(Sampler.RequestWork.class, Duration.ofSeconds(5));
+                assertTrue(again.wantsDirect() && again.finished() == -1, again.toString());
+            }
+            // busy, or answered with work: no hello in between
+            solver.tell(new Solver.Compute(task(3, 2, theta, 1e-1), optimizer.ref()));
+            optimizer.expectMessageClass(Optimizer.Computed.class, Duration.ofSeconds(60));
+            Sampler.RequestWork next;
+            do {   // idle hellos sent before the item arrived may come first
+                next = sampler.expectMessageClass(Sampler.RequestWork.class, Duration.ofSeconds(5));
+            } while (next.finished() == -1);
+            assertEquals(3, next.finished());
+            solver.tell(new Solver.Compute(task(4, 3, theta, 1e-1), optimizer.ref()));
+            optimizer.expectMessageClass(Optimizer.Computed.class, Duration.ofSeconds(60));
+            assertEquals(4, sampler.expectMessageClass(Sampler.RequestWork.class, Duration.ofSeconds(5)).finished(),
+                    "no hello between an answer and the next request");
+            kit.stop(solver);
+        }
+    }
 }
