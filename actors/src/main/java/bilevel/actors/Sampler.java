@@ -44,6 +44,14 @@ import java.util.TreeMap;
  * samples whose warm starts it holds (i mod n), and steals the others when it has none left. Validation
  * items go first in both modes.
  *
+ * <p><b>Solver incarnations.</b> A solver is known by its id and its actor reference. A request under a
+ * known id from another reference is a new incarnation (in a cluster: a node restarted at the same
+ * host:port, whose solver ids derive from the address): the old one counts as stopped (its unanswered items
+ * are issued again, its later stop notice is ignored) and the new one is watched. A solver reported stopped
+ * that asks for work is alive and watched again — Akka ends a watch at once while the watched node is still
+ * joining at a removed node's address — and solvers repeat their hello when they have had no work for a
+ * while ({@link Solver#IDLE_HELLO}), so such a solver is never left without work.
+ *
  * <p><b>Waiting for solvers.</b> With {@link Start#minSolvers()} = N &gt; 1 nothing is handed out until N
  * distinct solvers (alive) have asked for work, so that in a cluster every node that is expected takes
  * part from the first item on (solvers of other JVMs register later than the local ones).
