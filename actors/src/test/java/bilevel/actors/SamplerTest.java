@@ -48,6 +48,16 @@ class SamplerTest {
 
     private static final double[] THETA = {0.25, -1.5};
 
+    /** Waits (polling snapshots; a hang guard, not a speed check) until the Sampler has re-issued {@code n} items. */
+    private static void awaitReissued(ActorRef<Sampler.Command> sampler, TestProbe<Optimizer.Command> optimizer, int n,
+                                      String what) {
+        optimizer.awaitAssert(Duration.ofSeconds(10), Duration.ofMillis(50), () -> {
+            sampler.tell(new Sampler.Snapshot(0, optimizer.ref()));
+            assertEquals(n, optimizer.expectMessageClass(Optimizer.SamplerState.class).reissued(), what);
+            return null;
+        });
+    }
+
     /** A solver stand-in that forwards to a probe and can be stopped. */
     private static ActorRef<Solver.Command> forwarder(TestProbe<Solver.Command> probe) {
         return kit.spawn(Behaviors.receive((ctx, msg) -> {
@@ -159,11 +169,7 @@ class SamplerTest {
         sampler.tell(new Sampler.UpdateTheta(0, THETA, 0, 1e-2, 1e-2, optimizer.ref()));
         Solver.Task lost = ((Solver.Compute) p0.receiveMessage(Duration.ofSeconds(3))).task();
         kit.stop(doomed);
-        optimizer.awaitAssert(Duration.ofSeconds(10), Duration.ofMillis(50), () -> {
-            sampler.tell(new Sampler.Snapshot(0, optimizer.ref()));
-            assertEquals(1, optimizer.expectMessageClass(Optimizer.SamplerState.class).reissued(), "watched: re-queued");
-            return null;
-        });
+        awaitReissued(sampler, optimizer, 1, "watched: re-queued");
         // the other solver arrives and gets the orphaned item first (owed work before new samples)
         sampler.tell(new Sampler.RequestWork(1, p1.ref(), -1));
         Solver.Task taken = ((Solver.Compute) p1.receiveMessage(Duration.ofSeconds(3))).task();
@@ -213,11 +219,7 @@ class SamplerTest {
         sampler.tell(new Sampler.RequestWork(7, old, -1));
         Solver.Task a = ((Solver.Compute) first.receiveMessage(Duration.ofSeconds(3))).task();
         kit.stop(old);
-        optimizer.awaitAssert(Duration.ofSeconds(10), Duration.ofMillis(50), () -> {
-            sampler.tell(new Sampler.Snapshot(0, optimizer.ref()));
-            assertEquals(1, optimizer.expectMessageClass(Optimizer.SamplerState.class).reissued(), "the stop was noticed");
-            return null;
-        });
+        awaitReissued(sampler, optimizer, 1, "the stop was noticed");
         TestProbe<Solver.Command> second = kit.createTestProbe(Solver.Command.class);
         ActorRef<Solver.Command> restarted = forwarder(second);
         sampler.tell(new Sampler.RequestWork(7, restarted, -1));
@@ -266,11 +268,7 @@ class SamplerTest {
         assertTrue(probe.receiveMessage(Duration.ofSeconds(3)) instanceof Solver.Compute, "and it keeps getting work");
         // the new watch holds: a real stop is still noticed
         kit.stop(solver);
-        optimizer.awaitAssert(Duration.ofSeconds(10), Duration.ofMillis(50), () -> {
-            sampler.tell(new Sampler.Snapshot(0, optimizer.ref()));
-            assertEquals(1, optimizer.expectMessageClass(Optimizer.SamplerState.class).reissued(), "its item re-queued");
-            return null;
-        });
+        awaitReissued(sampler, optimizer, 1, "its item re-queued");
     }
 
     @Test
